@@ -1,0 +1,44 @@
+# dlpipe developer and user entry points. `make run` and `make test` each set everything up
+# (Python 3.10 venv from requirements.lock) before doing their job.
+SHELL := /bin/bash
+VENV ?= .venv
+# Python 3.10 (TFX 1.16's newest supported Python here): pyenv's interpreter named by
+# .python-version, else python3.10 on PATH.
+PYTHON310 ?= $(shell (pyenv which python 2>/dev/null | grep -E '3\.10' ) || command -v python3.10 || ls $$HOME/.pyenv/versions/3.10*/bin/python 2>/dev/null | head -n1)
+STAMP := $(VENV)/.dlpipe-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint lock bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (install it with 'pyenv install 3.10.13' or set PYTHON310=...)"; exit 1; }
+	@$(PYTHON310) -c 'import sys; assert sys.version_info[:2] == (3, 10), sys.version' \
+		|| { echo "error: $(PYTHON310) is not Python 3.10"; exit 1; }
+	$(PYTHON310) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	# One resolution, against the lock: a second unconstrained install would break TFX.
+	$(VENV)/bin/uv pip install --python $(VENV)/bin/python -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(VENV)/bin/python --no-deps -e .
+	$(VENV)/bin/uv pip check --python $(VENV)/bin/python
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/dlpipe run
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(VENV)/bin/python bench/pipeline.py
+
+lock: setup
+	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+		--extra dev pyproject.toml -o requirements.lock
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,1 @@
+"""Model code: pure builders, task definitions, preprocessing and training functions."""

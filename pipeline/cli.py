@@ -1,0 +1,52 @@
+"""The ``dlpipe`` command line.
+
+Each subcommand lives in its own module with two functions, ``add_arguments(parser)`` and
+``main(args) -> int``. Those modules import nothing heavy at module level (TensorFlow and
+TFX are imported inside ``main``), so ``dlpipe --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("pipeline.commands.run", "Run the pipeline (ingest, validate, train, evaluate, push)."),
+    "config": ("pipeline.commands.config", "Show the resolved config or every config key."),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlpipe",
+        description="dlpipe: TFX pipelines for Keras models, with serving and edge export.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.errors import DlpipeError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.main(args) or 0)
+    except (ConfigError, DlpipeError) as e:
+        print(f"dlpipe {args.command}: error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ConfigError) else 1
+    except KeyboardInterrupt:
+        print(f"dlpipe {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

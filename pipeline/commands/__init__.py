@@ -1,0 +1,1 @@
+"""CLI subcommands (see pipeline/cli.py for the contract)."""

@@ -1,0 +1,26 @@
+"""``dlpipe config``: print the resolved config, or every key with its help."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML or TOML config file (default: digits CNN).")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="Override a key."
+    )
+    parser.add_argument("--keys", action="store_true", help="List every key with its help.")
+
+
+def main(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipeline import config as config_lib
+
+    if args.keys:
+        print("\n".join(config_lib.describe_schema()))
+        return 0
+    cfg = config_lib.load_config(args.config, args.set)
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    return 0
