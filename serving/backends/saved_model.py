@@ -1,0 +1,107 @@
+"""TF SavedModel backend: ``tf.saved_model.load`` and its signature functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.backends.base import Servable, Signature, TensorSpec
+from serving.errors import Code, ServingError, invalid_argument
+
+
+def read_meta_graph(path: Path, tags: tuple[str, ...] = ("serve",)) -> Any:
+    """The MetaGraphDef with ``tags`` from ``saved_model.pb``.
+
+    Raises:
+      ServingError: NOT_FOUND / INVALID_ARGUMENT when the file is missing or malformed.
+    """
+    from google.protobuf import message, text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    pb, pbtxt = path / "saved_model.pb", path / "saved_model.pbtxt"
+    try:
+        if pb.is_file():
+            sm.ParseFromString(pb.read_bytes())
+        elif pbtxt.is_file():
+            text_format.Parse(pbtxt.read_text(), sm)
+        else:
+            raise ServingError(Code.NOT_FOUND, f"No saved_model.pb or saved_model.pbtxt in {path}")
+    except (message.DecodeError, text_format.ParseError) as e:
+        raise invalid_argument(f"Cannot parse the SavedModel in {path}: {e}") from e
+    for mg in sm.meta_graphs:
+        if set(tags) <= set(mg.meta_info_def.tags):
+            return mg
+    raise ServingError(
+        Code.NOT_FOUND,
+        f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }} in {path}",
+    )
+
+
+def _spec(alias: str, info: Any) -> TensorSpec:
+    shape = None if info.tensor_shape.unknown_rank else tuple(
+        None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim
+    )
+    return TensorSpec(name=alias, dtype=int(info.dtype), shape=shape, tensor_name=info.name)
+
+
+class SavedModelServable(Servable):
+    """A SavedModel version; every signature of its ``serve`` MetaGraph is callable."""
+
+    backend = "tensorflow"
+
+    def __init__(self, path: Path) -> None:
+        import tensorflow as tf
+
+        self.path = Path(path)
+        self._meta_graph = read_meta_graph(self.path)
+        try:
+            self._loaded = tf.saved_model.load(str(self.path), tags=["serve"])
+        except Exception as e:  # TF raises many types for a broken model; report them all.
+            raise ServingError(Code.UNKNOWN, f"Failed to load SavedModel {self.path}: {e}") from e
+        self._functions = dict(self._loaded.signatures)
+        self._signatures = {}
+        for name, sd in self._meta_graph.signature_def.items():
+            if name not in self._functions:
+                continue  # e.g. __saved_model_init_op: listed in metadata, not callable
+            self._signatures[name] = Signature(
+                name=name,
+                method_name=sd.method_name,
+                inputs={k: _spec(k, v) for k, v in sd.inputs.items()},
+                outputs={k: _spec(k, v) for k, v in sd.outputs.items()},
+            )
+        self._tf = tf
+
+    @property
+    def signatures(self) -> Mapping[str, Signature]:
+        return self._signatures
+
+    def signature_def_map(self) -> Any:
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        out = get_model_metadata_pb2.SignatureDefMap()
+        for name, sd in self._meta_graph.signature_def.items():
+            out.signature_def[name].CopyFrom(sd)
+        return out
+
+    def _run(self, signature: Signature, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        tf = self._tf
+        fn = self._functions[signature.name]
+        feed = {}
+        for k, v in inputs.items():
+            if v.dtype == object:
+                feed[k] = tf.constant(v.tolist() if v.ndim else v.item(), dtype=tf.string)
+            else:
+                feed[k] = tf.constant(v)
+        try:
+            result = fn(**feed)
+        except tf.errors.InvalidArgumentError as e:
+            raise invalid_argument(e.message) from e
+        except tf.errors.OpError as e:
+            raise ServingError(Code(e.error_code), e.message) from e
+        except (TypeError, ValueError) as e:
+            raise invalid_argument(str(e)) from e
+        return {k: v.numpy() for k, v in result.items()}

@@ -1,0 +1,207 @@
+"""Server-side dynamic batching with TF Serving's ``BatchingParameters`` semantics.
+
+Concurrent requests to one signature of one model version are queued; ``num_batch_threads``
+workers each take the oldest task, wait up to ``batch_timeout_micros`` (from that task's
+arrival) for more compatible tasks up to ``max_batch_size`` rows, run the merged batch once
+and split the outputs. ``max_enqueued_batches * max_batch_size`` queued rows is the queue
+limit: past it a request fails at once with RESOURCE_EXHAUSTED (HTTP 429), like TF Serving.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from serving.config import BatchingOptions
+from serving.errors import Code, ServingError, invalid_argument
+
+RunFn = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+
+
+class _Task:
+    __slots__ = ("inputs", "size", "key", "arrived", "done", "result", "error")
+
+    def __init__(self, inputs: Mapping[str, np.ndarray], size: int, key: tuple) -> None:
+        self.inputs = inputs
+        self.size = size
+        self.key = key
+        self.arrived = time.monotonic()
+        self.done = threading.Event()
+        self.result: dict[str, np.ndarray] | None = None
+        self.error: BaseException | None = None
+
+
+def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
+    """The shared 0th dimension of the inputs (TF Serving's batching rule)."""
+    sizes = set()
+    for name, v in inputs.items():
+        if v.ndim == 0:
+            raise invalid_argument(
+                f"Batching session Run() must have batch dimension; input '{name}' is a scalar"
+            )
+        sizes.add(int(v.shape[0]))
+    if len(sizes) != 1:
+        raise invalid_argument(
+            "Batching Run() input tensors must have equal 0th-dimension size. "
+            f"Received sizes: {sorted(sizes)}"
+        )
+    return sizes.pop()
+
+
+class BatchScheduler:
+    """Merges concurrent calls of ``run_fn`` into batches.
+
+    Args:
+      run_fn: Runs one merged batch; maps input arrays to output arrays whose 0th
+        dimension is the batch.
+      options: TF Serving batching parameters.
+      on_batch: Called with each merged batch size (metrics).
+    """
+
+    def __init__(
+        self,
+        run_fn: RunFn,
+        options: BatchingOptions,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._run_fn = run_fn
+        self._options = options
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._capacity = options.max_enqueued_batches * options.max_batch_size
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"batch-{i}", daemon=True)
+            for i in range(options.num_batch_threads)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, inputs: Mapping[str, np.ndarray], timeout: float | None = None) -> dict:
+        """Queues a request and blocks until its slice of a batch result is ready.
+
+        Raises:
+          ServingError: RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT for a
+            task larger than ``max_batch_size`` or without a shared batch dimension,
+            UNAVAILABLE after close, DEADLINE_EXCEEDED on timeout.
+        """
+        size = batch_size_of(inputs)
+        if size > self._options.max_batch_size:
+            raise invalid_argument(
+                f"Task size {size} is larger than maximum input batch size "
+                f"{self._options.max_batch_size}"
+            )
+        key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
+        task = _Task(inputs, size, key)
+        with self._cond:
+            if self._closed:
+                raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
+            if self._queued_rows + size > self._capacity:
+                raise ServingError(
+                    Code.RESOURCE_EXHAUSTED,
+                    "The batch scheduling queue to which this task was submitted is full",
+                )
+            self._queue.append(task)
+            self._queued_rows += size
+            self._cond.notify()
+        if not task.done.wait(timeout):
+            raise ServingError(Code.DEADLINE_EXCEEDED, "Timed out waiting for the batch to run")
+        if task.error is not None:
+            raise task.error
+        assert task.result is not None
+        return task.result
+
+    def close(self) -> None:
+        """Stops the workers after the queued tasks have run."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _take_batch(self) -> list[_Task] | None:
+        max_size = self._options.max_batch_size
+        timeout = self._options.batch_timeout_micros / 1e6
+        with self._cond:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            first = self._queue[0]
+            deadline = first.arrived + timeout
+            while True:
+                rows = sum(t.size for t in self._queue if t.key == first.key)
+                remaining = deadline - time.monotonic()
+                if rows >= max_size or remaining <= 0 or self._closed:
+                    break
+                self._cond.wait(remaining)
+                if not self._queue:
+                    return []  # another worker took everything
+                if self._queue[0] is not first:
+                    first = self._queue[0]  # another worker took ours; follow the new head
+                    deadline = first.arrived + timeout
+            batch, kept, total = [], collections.deque(), 0
+            while self._queue:
+                t = self._queue.popleft()
+                if t.key == first.key and total + t.size <= max_size:
+                    batch.append(t)
+                    total += t.size
+                else:
+                    kept.append(t)
+            kept.extend(self._queue)
+            self._queue = kept
+            self._queued_rows -= total
+            return batch
+
+    def _padded_size(self, total: int) -> int:
+        for s in self._options.allowed_batch_sizes:
+            if s >= total:
+                return s
+        return total
+
+    def _worker(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            if batch:
+                self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Task]) -> None:
+        total = sum(t.size for t in batch)
+        padded = self._padded_size(total)
+        try:
+            merged: dict[str, Any] = {}
+            for name in batch[0].inputs:
+                parts = [t.inputs[name] for t in batch]
+                if padded > total:
+                    last = parts[-1][-1:]
+                    parts.append(np.repeat(last, padded - total, axis=0))
+                merged[name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            if self._on_batch:
+                self._on_batch(total)
+            outputs = self._run_fn(merged)
+            for name, out in outputs.items():
+                if out.ndim == 0 or out.shape[0] != padded:
+                    raise ServingError(
+                        Code.INTERNAL,
+                        f"Batched output '{name}' has shape {list(out.shape)}; expected a 0th "
+                        f"dimension of {padded} (the batch size)",
+                    )
+            offset = 0
+            for t in batch:
+                t.result = {k: v[offset:offset + t.size] for k, v in outputs.items()}
+                offset += t.size
+        except BaseException as e:  # every waiting request must be woken with the error
+            for t in batch:
+                t.error = e
+        finally:
+            for t in batch:
+                t.done.set()

@@ -1,0 +1,516 @@
+"""TF Serving's REST JSON encoding (``tensorflow_serving/util/json_tensor.cc``), in Python.
+
+Requests: ``instances`` (row format) or ``inputs`` (columnar), typed by the signature's
+input dtypes; ``{"b64": ...}`` for binary strings; NaN / Infinity accepted. Classify and
+regress requests build tf.Examples from ``examples`` (+ ``context``) with the same
+int64/float/bytes inference. Responses: ``predictions`` / ``outputs`` / ``results``; floats
+printed with the shortest of ``%g`` and ``%.9g`` that round-trips, whole numbers with a
+trailing ``.0``; outputs named ``*_bytes`` as ``{"b64": ...}``. Error messages follow the
+C++ wording so clients and docs about TF Serving apply.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from tensorflow.core.framework import types_pb2
+
+from serving import tensors
+from serving.backends.base import TensorSpec
+from serving.errors import Code, ServingError, invalid_argument
+
+ROW, COLUMNAR = "row", "columnar"
+_MAX_REPR = 256
+
+_INT_RANGES = {
+    types_pb2.DT_INT32: (-(2**31), 2**31 - 1),
+    types_pb2.DT_INT16: (-(2**31), 2**31 - 1),
+    types_pb2.DT_INT8: (-(2**31), 2**31 - 1),
+    types_pb2.DT_UINT8: (-(2**31), 2**31 - 1),
+    types_pb2.DT_INT64: (-(2**63), 2**63 - 1),
+    types_pb2.DT_UINT32: (0, 2**32 - 1),
+    types_pb2.DT_UINT64: (0, 2**64 - 1),
+}
+_NARROW = {types_pb2.DT_INT16: np.int16, types_pb2.DT_INT8: np.int8, types_pb2.DT_UINT8: np.uint8}
+
+
+# ----- helpers ------------------------------------------------------------------------
+def _json_repr(val: Any) -> str:
+    """JsonValueToString: the value as JSON (truncated for very large values)."""
+    try:
+        text = json.dumps(val, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = repr(val)
+    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + "..."
+
+
+def _json_type(val: Any) -> str:
+    if val is None:
+        return "Null"
+    if val is True:
+        return "True"
+    if val is False:
+        return "False"
+    if isinstance(val, dict):
+        return "Object"
+    if isinstance(val, list):
+        return "Array"
+    if isinstance(val, str):
+        return "String"
+    return "Number"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_b64(v: Any) -> bool:
+    return isinstance(v, dict) and len(v) == 1 and isinstance(v.get("b64"), str)
+
+
+def _decode_b64(v: Any) -> bytes:
+    if not _is_b64(v):
+        raise invalid_argument(
+            f"JSON Value: {_json_repr(v)} not formatted correctly for base64 data"
+        )
+    try:
+        return base64.b64decode(v["b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_argument("Unable to base64 decode") from None
+
+
+def _type_error(val: Any, dtype: int) -> ServingError:
+    return invalid_argument(
+        f"JSON Value: {_json_repr(val)} Type: {_json_type(val)} is not of expected type: "
+        f"{tensors.dtype_name(dtype)}"
+    )
+
+
+def _lossless(val: int | float, digits: int, max_value: float) -> bool:
+    if isinstance(val, float):
+        return not math.isfinite(val) or -max_value <= val <= max_value
+    return abs(val) <= (1 << digits) - 1
+
+
+def parse_json(body: bytes | str) -> dict[str, Any]:
+    """Parses a request body; the top level must be an object.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT "JSON Parse error: ..." like TF Serving.
+    """
+    if not body:
+        raise invalid_argument("JSON Parse error: The document is empty")
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        doc = json.loads(text)
+    except UnicodeDecodeError as e:
+        raise invalid_argument(
+            f"JSON Parse error: Invalid encoding in string. at offset: {e.start}"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise invalid_argument(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
+    except RecursionError:
+        raise invalid_argument("JSON Parse error: The document is nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise invalid_argument(f"JSON Value: {_json_repr(doc)} Is not object")
+    return doc
+
+
+def signature_name(doc: Mapping[str, Any]) -> str:
+    """The optional ``signature_name`` (FillSignature)."""
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid_argument(
+            f"JSON Value: {_json_repr(doc)} not formatted correctly. 'signature_name' key must "
+            "be a string value."
+        )
+    return name
+
+
+# ----- JSON -> tensors ----------------------------------------------------------------
+def _convert_leaf(val: Any, dtype: int) -> Any:
+    if isinstance(val, dict):
+        if dtype == types_pb2.DT_STRING:
+            return _decode_b64(val)
+        raise _type_error(val, dtype)
+    if dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE):
+        if not _is_number(val):
+            raise _type_error(val, dtype)
+        is_float = dtype == types_pb2.DT_FLOAT
+        if not _lossless(val, 24 if is_float else 53,
+                         float(np.finfo(np.float32 if is_float else np.float64).max)):
+            raise invalid_argument(
+                f"Cannot convert JSON value: {_json_repr(val)} to "
+                f"{'float' if is_float else 'double'} without loss of precision."
+            )
+        return val
+    if dtype == types_pb2.DT_STRING:
+        if not isinstance(val, str):
+            raise _type_error(val, dtype)
+        return val.encode("utf-8")
+    if dtype == types_pb2.DT_BOOL:
+        if not isinstance(val, bool):
+            raise _type_error(val, dtype)
+        return val
+    if dtype in _INT_RANGES:
+        lo, hi = _INT_RANGES[dtype]
+        if not isinstance(val, int) or isinstance(val, bool) or not lo <= val <= hi:
+            raise _type_error(val, dtype)
+        return val
+    raise ServingError(
+        Code.UNIMPLEMENTED,
+        f"Conversion of JSON Value: {_json_repr(val)} to type: {tensors.dtype_name(dtype)}",
+    )
+
+
+def _dense_shape(val: Any) -> list[int]:
+    shape = []
+    while isinstance(val, list):
+        shape.append(len(val))
+        if not val:
+            break
+        val = val[0]
+    return shape
+
+
+def _fill(val: Any, level: int, shape: list[int], dtype: int, out: list) -> None:
+    rank = len(shape)
+    if not isinstance(val, list):
+        if level != rank:
+            raise invalid_argument(
+                f"JSON Value: {_json_repr(val)} found at incorrect level: {level + 1} in the "
+                f"JSON DOM. Expected at level: {rank}"
+            )
+        out.append(_convert_leaf(val, dtype))
+        return
+    if level >= rank:
+        raise invalid_argument(f"Encountered list at unexpected level: {level} expected < {rank}")
+    if len(val) != shape[level]:
+        raise invalid_argument(
+            f"Encountered list at unexpected size: {len(val)} at level: {level} expected size: "
+            f"{shape[level]}"
+        )
+    for v in val:
+        _fill(v, level + 1, shape, dtype, out)
+
+
+def _to_array(flat: list, shape: list[int], dtype: int) -> np.ndarray:
+    np_dtype = tensors.numpy_dtype(dtype)
+    if np_dtype is object:
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        return arr.reshape(shape)
+    if dtype in _NARROW:
+        return np.asarray(flat, dtype=np.int64).astype(_NARROW[dtype]).reshape(shape)
+    return np.asarray(flat, dtype=np_dtype).reshape(shape)
+
+
+def tensor_from_json(val: Any, dtype: int) -> np.ndarray:
+    """One dense tensor from nested JSON lists (FillTensorProto's rules)."""
+    shape = _dense_shape(val)
+    flat: list = []
+    _fill(val, 0, shape, dtype, flat)
+    return _to_array(flat, shape, dtype)
+
+
+def _instances(items: list, specs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray]:
+    def is_object(v: Any) -> bool:
+        return isinstance(v, dict) and not _is_b64(v)
+
+    if not isinstance(items[0], dict) and len(specs) > 1:
+        raise invalid_argument(
+            "instances is a plain list, but expecting list of objects as multiple input "
+            "tensors required as per tensorinfo_map"
+        )
+    objects = is_object(items[0])
+    names = sorted(specs)
+    rows: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    shapes: dict[str, tuple[int, list[int]]] = {}
+
+    def add(value: Any, name: str) -> None:
+        if name not in specs:
+            raise invalid_argument(f"JSON object: does not have named input: {name}")
+        t = tensor_from_json(value, specs[name].dtype)
+        size = t.size
+        if name not in shapes:
+            shapes[name] = (size, list(t.shape))
+        elif shapes[name][0] != size:
+            raise invalid_argument(f"Expecting tensor size: {shapes[name][0]} but got: {size}")
+        elif shapes[name][1] != list(t.shape):
+            raise invalid_argument(
+                f"Expecting shape [{','.join(map(str, shapes[name][1]))}] but got: "
+                f"[{','.join(map(str, t.shape))}]"
+            )
+        rows[name].append(t)
+
+    for i, elem in enumerate(items):
+        if objects:
+            if not is_object(elem):
+                raise invalid_argument(f"Expecting object but got list at item {i} of input list")
+            for key, value in elem.items():
+                try:
+                    add(value, key)
+                except ServingError as e:
+                    raise invalid_argument(
+                        f"Failed to process element: {i} key: {key} of 'instances' list. "
+                        f"Error: {e.status_string()}"
+                    ) from None
+            if set(elem) != set(names):
+                raise invalid_argument(
+                    f"Failed to process element: {i} of 'instances' list. JSON object: "
+                    f"{_json_repr(elem)} keys must be equal to: {','.join(names)}"
+                )
+        else:
+            if is_object(elem):
+                raise invalid_argument(
+                    f"Expecting value/list but got object at item {i} of input list"
+                )
+            try:
+                add(elem, names[0])
+            except ServingError as e:
+                raise invalid_argument(
+                    f"Failed to process element: {i} of 'instances' list. Error: "
+                    f"{e.status_string()}"
+                ) from None
+    return {n: np.stack(rows[n]) for n in names}
+
+
+def _columnar(val: Any, specs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray]:
+    if not isinstance(val, dict) or _is_b64(val):
+        if len(specs) > 1:
+            raise invalid_argument(
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map"
+            )
+        name = next(iter(specs))
+        return {name: tensor_from_json(val, specs[name].dtype)}
+    out = {}
+    for name in sorted(specs):
+        if name not in val:
+            raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
+        out[name] = tensor_from_json(val[name], specs[name].dtype)
+    return out
+
+
+def decode_predict(
+    doc: Mapping[str, Any], specs: Mapping[str, TensorSpec]
+) -> tuple[dict[str, np.ndarray], str]:
+    """Input arrays and the request format (row or columnar) of a :predict body."""
+    has_instances, has_inputs = "instances" in doc, "inputs" in doc
+    if has_instances and has_inputs:
+        raise invalid_argument(
+            f"JSON Value: {_json_repr(doc)} Not formatted correctly expecting only one of "
+            "'inputs' or 'instances' keys to exist "
+        )
+    if has_instances:
+        items = doc["instances"]
+        if not isinstance(items, list):
+            raise invalid_argument(
+                f"JSON Value: {_json_repr(doc)} Excepting 'instances' to be an list/array"
+            )
+        if not items:
+            raise invalid_argument(f"JSON Value: {_json_repr(doc)} No values in 'instances' array")
+        return _instances(items, specs), ROW
+    if has_inputs:
+        return _columnar(doc["inputs"], specs), COLUMNAR
+    raise invalid_argument("Missing 'inputs' or 'instances' key")
+
+
+# ----- classify / regress requests -------------------------------------------------------
+def _feature_kind(feature: Any) -> str:
+    return feature.WhichOneof("kind") or ""
+
+
+def _kind_error(name: str, feature: Any) -> ServingError:
+    kind = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}.get(
+        _feature_kind(feature), "UNKNOWN"
+    )
+    return invalid_argument(f"Unexpected element type in feature: {name} expecting type: {kind}")
+
+
+def _add_feature_value(val: Any, name: str, feature: Any) -> None:
+    kind = _feature_kind(feature)
+    if val is None or isinstance(val, list) or (isinstance(val, dict) and not _is_b64(val)):
+        raise invalid_argument(
+            f"Feature: {name} has element with unexpected JSON type: {_json_type(val)}"
+        )
+    if isinstance(val, bool):
+        if kind not in ("", "int64_list"):
+            raise _kind_error(name, feature)
+        feature.int64_list.value.append(1 if val else 0)
+    elif isinstance(val, dict):
+        if kind not in ("", "bytes_list"):
+            raise _kind_error(name, feature)
+        feature.bytes_list.value.append(_decode_b64(val))
+    elif isinstance(val, str):
+        if kind not in ("", "bytes_list"):
+            raise _kind_error(name, feature)
+        feature.bytes_list.value.append(val.encode("utf-8"))
+    elif isinstance(val, float):
+        if kind not in ("", "float_list"):
+            raise _kind_error(name, feature)
+        if not _lossless(val, 24, float(np.finfo(np.float32).max)):
+            raise invalid_argument(
+                f"Cannot convert JSON value: {_json_repr(val)} to float without loss of precision."
+            )
+        feature.float_list.value.append(val)
+    else:
+        if kind not in ("", "int64_list"):
+            raise _kind_error(name, feature)
+        if val > 2**63 - 1:
+            raise invalid_argument(
+                f"Feature: {name} has uint64 element. Only int64 is supported."
+            )
+        if val < -(2**63):
+            raise invalid_argument(f"Feature: {name} has element out of the int64 range.")
+        feature.int64_list.value.append(val)
+
+
+def example_from_json(obj: Any, example: Any) -> None:
+    """Fills a tf.Example from ``{"feature": value | [values]}`` (MakeExampleFromJsonObject)."""
+    if not isinstance(obj, dict):
+        raise invalid_argument(f"Example must be JSON object but got JSON {_json_type(obj)}")
+    for name, content in obj.items():
+        feature = example.features.feature[name]
+        feature.Clear()
+        for v in content if isinstance(content, list) else [content]:
+            _add_feature_value(v, name, feature)
+
+
+def decode_examples(doc: Mapping[str, Any], method: str) -> Any:
+    """The ``tensorflow.serving.Input`` of a :classify / :regress body."""
+    from tensorflow_serving.apis import input_pb2
+
+    request_input = input_pb2.Input()
+    has_context = "context" in doc
+    if has_context:
+        example_from_json(doc["context"], request_input.example_list_with_context.context)
+    if "examples" not in doc:
+        raise invalid_argument(
+            f"JSON Value: {_json_repr(doc)} When method is {method}, key 'examples' is expected "
+            "and was not found"
+        )
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise invalid_argument(
+            f"JSON Value: {_json_repr(doc)} Expecting 'examples' value to be an list/array"
+        )
+    if not examples:
+        raise invalid_argument(f"JSON Value: {_json_repr(doc)} 'examples' value is an empty array")
+    target = (request_input.example_list_with_context.examples if has_context
+              else request_input.example_list.examples)
+    for obj in examples:
+        example_from_json(obj, target.add())
+    return request_input
+
+
+# ----- tensors -> JSON ------------------------------------------------------------------
+def format_float(x: float, double: bool = False) -> str:
+    """WriteDecimal: ``%g`` if it round-trips, else max_digits10; ``.0`` for whole numbers."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "-Infinity" if x < 0 else "Infinity"
+    s = f"{x:g}"
+    if double:
+        if float(s) != x:
+            s = f"{x:.17g}"
+    elif np.float32(s) != np.float32(x):
+        s = f"{x:.9g}"
+    if "." not in s and "e" not in s:
+        s += ".0"
+    return s
+
+
+def _value_writer(array: np.ndarray, as_bytes: bool) -> Any:
+    kind = array.dtype.kind
+    if kind == "f":
+        double = array.dtype == np.float64
+        return lambda v: format_float(v, double)
+    if kind == "b":
+        return lambda v: "true" if v else "false"
+    if kind in ("i", "u"):
+        return str
+    if as_bytes:
+        return lambda v: '{"b64": "' + base64.b64encode(tensors.to_bytes(v)).decode("ascii") + '"}'
+    return lambda v: json.dumps(
+        tensors.to_bytes(v).decode("utf-8", errors="replace"), ensure_ascii=False
+    )
+
+
+def _write_nested(values: Any, write: Any) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_write_nested(v, write) for v in values) + "]"
+    return write(values)
+
+
+def _tensor_json(array: np.ndarray, name: str) -> tuple[Any, Any]:
+    if array.dtype.kind not in "fbiuOSU":
+        raise invalid_argument(
+            f"Failed to write JSON value for tensor type: {array.dtype} (output {name})"
+        )
+    write = _value_writer(array, array.dtype.kind in "OSU" and name.endswith("_bytes"))
+    return array.tolist(), write
+
+
+def encode_predict(outputs: Mapping[str, np.ndarray], fmt: str) -> str:
+    """The :predict response body (MakeJsonFromTensors)."""
+    if not outputs:
+        raise invalid_argument("Cannot convert empty tensor map to JSON")
+    names = sorted(outputs)
+    if fmt == COLUMNAR:
+        parts = {n: _write_nested(*_tensor_json(outputs[n], n)) for n in names}
+        if len(names) == 1:
+            return '{"outputs": ' + parts[names[0]] + "}"
+        body = ", ".join(f"{json.dumps(n)}: {parts[n]}" for n in names)
+        return '{"outputs": {' + body + "}}"
+    batch = None
+    for n in names:
+        arr = outputs[n]
+        if arr.ndim == 0:
+            raise invalid_argument(f"Tensor name: {n} has no shape information ")
+        if batch is not None and arr.shape[0] != batch:
+            raise invalid_argument(
+                f"Tensor name: {n} has inconsistent batch size: {arr.shape[0]} expecting: {batch}"
+            )
+        batch = arr.shape[0]
+    cols = {n: _tensor_json(outputs[n], n) for n in names}
+    rows = []
+    for i in range(batch or 0):
+        if len(names) == 1:
+            values, write = cols[names[0]]
+            rows.append(_write_nested(values[i], write))
+        else:
+            rows.append("{" + ", ".join(
+                f"{json.dumps(n)}: {_write_nested(cols[n][0][i], cols[n][1])}" for n in names
+            ) + "}")
+    return '{"predictions": [' + ", ".join(rows) + "]}"
+
+
+def encode_classification(result: Any) -> str:
+    """``{"results": [[[label, score], ...], ...]}`` (MakeJsonFromClassificationResult)."""
+    if not result.classifications:
+        raise invalid_argument("Cannot convert empty ClassificationResults to JSON")
+    rows = []
+    for c in result.classifications:
+        rows.append("[" + ", ".join(
+            f"[{json.dumps(cl.label)}, {format_float(cl.score)}]" for cl in c.classes
+        ) + "]")
+    return '{"results": [' + ", ".join(rows) + "]}"
+
+
+def encode_regression(result: Any) -> str:
+    """``{"results": [value, ...]}`` (MakeJsonFromRegressionResult)."""
+    if not result.regressions:
+        raise invalid_argument("Cannot convert empty RegressionResults to JSON")
+    return '{"results": [' + ", ".join(format_float(r.value) for r in result.regressions) + "]}"
+
+
+def encode_error(message: str) -> str:
+    return json.dumps({"error": message})

@@ -1,0 +1,162 @@
+"""Small models with dlpipe's serving contract, for tests, the benchmark and examples.
+
+``export_digits_model`` writes a SavedModel with the digits classifier's three signatures
+(``serving_default``, ``classify`` with method_name ``tensorflow/serving/classify``,
+``edge``), the same contract the pipeline's trainer exports. The other builders make a
+regression model and a multi-input / multi-output model for the JSON row/columnar rules.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from models.digits import features
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def set_method_names(export_dir: Path, method_names: dict[str, str]) -> None:
+    """Rewrites signature method_names in ``saved_model.pb`` (tf.saved_model.save writes
+    ``tensorflow/serving/predict`` for every signature)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb = Path(export_dir) / "saved_model.pb"
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString(pb.read_bytes())
+    for mg in sm.meta_graphs:
+        for name, method in method_names.items():
+            if name not in mg.signature_def:
+                raise ValueError(
+                    f"No signature {name!r} in {export_dir}. Received signatures: "
+                    f"{sorted(mg.signature_def)}"
+                )
+            mg.signature_def[name].method_name = method
+    pb.write_bytes(sm.SerializeToString())
+
+
+def build_digits_keras_model(seed: int = 0) -> Any:
+    """A tiny untrained digits CNN (deterministic weights for a given seed)."""
+    import keras
+
+    from models.cnn import build_cnn
+
+    keras.utils.set_random_seed(seed)
+    return build_cnn(features.IMAGE_SHAPE, features.NUM_CLASSES, conv_filters=(8,),
+                     dense_units=16, dropout=0.0)
+
+
+def digits_module(model: Any) -> Any:
+    """A tf.Module with the digits serving signatures around a Keras model."""
+    import tensorflow as tf
+
+    h, w = features.IMAGE_SHAPE
+    image_spec = tf.TensorSpec([None, h, w], tf.float32, name=features.IMAGE_KEY)
+
+    class DigitsServing(tf.Module):
+        def __init__(self, keras_model: Any) -> None:
+            super().__init__()
+            self.model = keras_model
+
+        @tf.function(input_signature=[image_spec])
+        def serve(self, image: Any) -> dict[str, Any]:
+            probs = self.model(image, training=False)
+            return {"probabilities": probs, "class_id": tf.argmax(probs, axis=-1)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def classify(self, inputs: Any) -> dict[str, Any]:
+            parsed = tf.io.parse_example(
+                inputs,
+                {features.IMAGE_KEY: tf.io.FixedLenFeature([features.IMAGE_SIZE], tf.float32)},
+            )
+            probs = self.model(tf.reshape(parsed[features.IMAGE_KEY], [-1, h, w]),
+                               training=False)
+            names = tf.constant(features.CLASS_NAMES)
+            classes = tf.tile(names[tf.newaxis, :], [tf.shape(probs)[0], 1])
+            return {"classes": classes, "scores": probs}
+
+        @tf.function(input_signature=[image_spec])
+        def edge(self, image: Any) -> dict[str, Any]:
+            return {"probabilities": self.model(image, training=False)}
+
+    return DigitsServing(model)
+
+
+def export_digits_model(export_dir: Path, model: Any | None = None, seed: int = 0) -> Path:
+    """Writes the digits SavedModel (three signatures) to ``export_dir``."""
+    import tensorflow as tf
+
+    model = model if model is not None else build_digits_keras_model(seed)
+    module = digits_module(model)
+    export_dir = Path(export_dir)
+    tf.saved_model.save(
+        module, str(export_dir),
+        signatures={"serving_default": module.serve, "classify": module.classify,
+                    "edge": module.edge},
+    )
+    set_method_names(export_dir, {"classify": CLASSIFY_METHOD})
+    return export_dir
+
+
+def export_regress_model(export_dir: Path) -> Path:
+    """y = 0.5 * x + 2 on feature ``x``: ``regress`` (regress method) and ``serving_default``."""
+    import tensorflow as tf
+
+    class HalfPlusTwo(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = tf.Variable(0.5)
+            self.b = tf.Variable(2.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def regress(self, inputs: Any) -> dict[str, Any]:
+            x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+            return {"outputs": self.a * x + self.b}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def predict(self, x: Any) -> dict[str, Any]:
+            return {"y": self.a * x + self.b}
+
+    module = HalfPlusTwo()
+    tf.saved_model.save(module, str(export_dir),
+                        signatures={"serving_default": module.predict, "regress": module.regress})
+    set_method_names(Path(export_dir), {"regress": REGRESS_METHOD})
+    return Path(export_dir)
+
+
+def export_multi_io_model(export_dir: Path) -> Path:
+    """Inputs ``x`` float [None, 3], ``n`` int64 [None], ``s`` string [None]; outputs
+    ``sum`` float [None] (sum(x) + n), ``echo_bytes`` string [None] (s), ``length`` int32."""
+    import tensorflow as tf
+
+    class MultiIO(tf.Module):
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, 3], tf.float32, name="x"),
+            tf.TensorSpec([None], tf.int64, name="n"),
+            tf.TensorSpec([None], tf.string, name="s"),
+        ])
+        def serve(self, x: Any, n: Any, s: Any) -> dict[str, Any]:
+            return {
+                "sum": tf.reduce_sum(x, axis=-1) + tf.cast(n, tf.float32),
+                "echo_bytes": s,
+                "length": tf.strings.length(s),
+            }
+
+    module = MultiIO()
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
+    return Path(export_dir)
+
+
+def publish_version(base_path: Path, version: int, source: Path) -> Path:
+    """Copies ``source`` into ``base_path/.tmp-<version>`` and renames it to ``<version>``
+    (the pusher's atomic publish)."""
+    base_path = Path(base_path)
+    base_path.mkdir(parents=True, exist_ok=True)
+    tmp = base_path / f".tmp-{version}-{os.getpid()}"
+    shutil.copytree(source, tmp)
+    final = base_path / str(version)
+    os.rename(tmp, final)
+    return final
