@@ -1,0 +1,1 @@
+"""Custom TFX components of dlpipe (TFX layout: ``<name>/component.py`` and ``executor.py``)."""

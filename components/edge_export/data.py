@@ -1,0 +1,128 @@
+"""Example data for calibration, parity and the metric: TFRecords of tf.Example or numpy files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Data that cannot feed the edge signature (the message says what and why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Inputs ``x`` of shape ``[N, ...]`` and optional integer labels ``y`` of shape ``[N]``."""
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, n: int) -> Dataset:
+        """The first ``n`` examples."""
+        return Dataset(self.x[:n], None if self.y is None else self.y[:n])
+
+
+def conform(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Reshapes ``x`` to ``[N, *shape]``, accepting flat examples of the same size.
+
+    Raises:
+      DataError: The per-example size differs, naming both shapes.
+    """
+    size = int(np.prod(shape))
+    per_example = tuple(x.shape[1:])
+    if x.ndim < 1 or int(np.prod(per_example)) != size:
+        raise DataError(
+            f"{what} has per-example shape {per_example} ({int(np.prod(per_example))} values); "
+            f"the signature input expects {shape} ({size} values)"
+        )
+    return x.reshape((len(x), *shape))
+
+
+def load_arrays(path: str | Path) -> Dataset:
+    """Loads ``.npy`` (inputs) or ``.npz`` (``x`` and optional ``y``; else the first array)."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        return Dataset(np.load(path))
+    with np.load(path) as npz:
+        if "x" in npz:
+            return Dataset(npz["x"], npz["y"] if "y" in npz else None)
+        first = npz.files[0]
+        return Dataset(npz[first])
+
+
+def tfrecord_files(path: str | Path) -> list[Path]:
+    """TFRecord files under ``path`` (a file, or a directory such as ``Split-eval``)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"no TFRecord files under {str(path)!r}")
+    return files
+
+
+def load_examples(
+    path: str | Path, feature: str, label: str | None = "label", limit: int | None = None
+) -> Dataset:
+    """Reads tf.Examples from (gzipped) TFRecords: ``feature`` as inputs, ``label`` as labels.
+
+    Args:
+      path: A TFRecord file or a directory of them (``.gz`` files are read as GZIP).
+      feature: Feature holding the flattened input (float_list or int64_list).
+      label: Int64 label feature (None or missing in the data: no labels).
+      limit: Read at most this many examples.
+
+    Raises:
+      DataError: The feature is missing from an example, naming the keys present.
+    """
+    import tensorflow as tf
+
+    xs, ys = [], []
+    for file in tfrecord_files(path):
+        compression = "GZIP" if file.suffix == ".gz" else ""
+        for record in tf.data.TFRecordDataset(str(file), compression_type=compression):
+            example = tf.train.Example.FromString(record.numpy())
+            feats = example.features.feature
+            if feature not in feats:
+                raise DataError(
+                    f"tf.Example in {str(file)!r} has no feature {feature!r}; it has "
+                    f"{sorted(feats)}"
+                )
+            xs.append(_values(feats[feature]))
+            if label and label in feats:
+                ys.append(int(_values(feats[label])[0]))
+            if limit is not None and len(xs) >= limit:
+                break
+        if limit is not None and len(xs) >= limit:
+            break
+    if not xs:
+        raise DataError(f"no examples in {str(path)!r}")
+    y = np.asarray(ys, dtype=np.int64) if len(ys) == len(xs) else None
+    return Dataset(np.stack(xs), y)
+
+
+def _values(feature: object) -> np.ndarray:
+    kind = feature.WhichOneof("kind")
+    if kind == "float_list":
+        return np.asarray(feature.float_list.value, dtype=np.float32)
+    if kind == "int64_list":
+        return np.asarray(feature.int64_list.value, dtype=np.int64)
+    raise DataError(f"feature of kind {kind!r} is not numeric; expected float_list or int64_list")
+
+
+def load_data(
+    path: str | Path, feature: str, label: str | None = "label", limit: int | None = None
+) -> Dataset:
+    """Loads ``.npy``/``.npz`` arrays or tf.Example TFRecords (anything else)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data path {str(path)!r} does not exist")
+    if path.suffix in (".npy", ".npz"):
+        data = load_arrays(path)
+        return data if limit is None else data.take(limit)
+    return load_examples(path, feature, label, limit)

@@ -1,0 +1,217 @@
+"""Edge signatures: how a model declares what its edge formats (TFLite, ONNX) take and return.
+
+Every model in the zoo exports a SavedModel with an ``edge`` signature: one fixed-rank,
+numeric input (raw strings cannot enter TFLite builtins) and one output. Its preprocessing
+(e.g. pixel scaling) lives inside the graph, so an app feeds the same raw values a REST
+client sends. Beside the graph, ``assets.extra/edge_spec.json`` records what the graph
+cannot say: labels, the input's raw range, what the output means, whether the model has
+recurrent layers (a looser parity tolerance). The edge exporter reads both.
+
+Recurrent layers: a Keras 3 LSTM/GRU runs a ``tf.while_loop`` over TensorLists that the
+TFLite converter cannot lower to builtin ops. ``unroll_recurrent_layers`` clones a model with
+``unroll=True`` (same weights) so the edge signature of a fixed-length model converts to
+builtin ops only, while ``serving_default`` keeps the looped graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EDGE_SIGNATURE = "edge"
+"""Signature the edge formats are converted from."""
+SERVING_SIGNATURE = "serving_default"
+"""Signature for REST/gRPC clients: raw input tensor -> probabilities and class id."""
+CLASSIFY_SIGNATURE = "classify"
+"""Signature taking serialized tf.Example strings (batch of ``examples``)."""
+EDGE_SPEC_FILE = "assets.extra/edge_spec.json"
+"""Where the edge spec sits inside a SavedModel directory."""
+
+TASKS = ("classification", "regression", "generation", "embedding")
+
+
+@dataclasses.dataclass(frozen=True)
+class EdgeSpec:
+    """What a model's edge signature takes and returns, beyond its tensor specs.
+
+    Attributes:
+      input_name: Name of the single input of the ``edge`` signature.
+      input_shape: Input shape without the batch dimension; every entry fixed.
+      input_dtype: Input dtype name (``float32``, ``int32`` ...).
+      output_name: Name of the output the edge formats return.
+      task: One of ``TASKS``; ``classification`` enables the accuracy metric.
+      labels: Class names in output order (classification only).
+      input_range: ``(low, high)`` of the raw input values, e.g. ``(0, 16)`` for digits.
+      normalization: What the graph does to the raw input, for app developers.
+      output_meaning: What the output values are, for app developers.
+      recurrent: The model has recurrent layers (parity tolerance 1e-4 instead of 1e-5).
+      needs_flex: The model truly needs TF (Flex) ops in TFLite; declared, not guessed.
+    """
+
+    input_name: str
+    input_shape: tuple[int, ...]
+    input_dtype: str = "float32"
+    output_name: str = "probabilities"
+    task: str = "classification"
+    labels: tuple[str, ...] = ()
+    input_range: tuple[float, float] | None = None
+    normalization: str = ""
+    output_meaning: str = ""
+    recurrent: bool = False
+    needs_flex: bool = False
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.input_shape)
+        if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
+            raise ValueError(
+                "input_shape must be a non-empty tuple of fixed positive sizes (no batch "
+                f"dimension). Received: input_shape={self.input_shape!r}"
+            )
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}. Received: task={self.task!r}")
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        if self.input_range is not None:
+            object.__setattr__(self, "input_range", tuple(float(x) for x in self.input_range))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EdgeSpec:
+        """Builds a spec from ``to_dict`` output; unknown keys fail with their names."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown edge spec keys {unknown}; expected some of {sorted(known)}.")
+        return cls(**data)
+
+
+def write_edge_spec(export_dir: str | Path, spec: EdgeSpec) -> Path:
+    """Writes ``spec`` into a SavedModel directory, as ``assets.extra/edge_spec.json``."""
+    path = Path(export_dir) / EDGE_SPEC_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    return path
+
+
+def read_edge_spec(export_dir: str | Path) -> EdgeSpec | None:
+    """Reads the edge spec of a SavedModel, or returns None if it declares none."""
+    path = Path(export_dir) / EDGE_SPEC_FILE
+    if not path.is_file():
+        return None
+    return EdgeSpec.from_dict(json.loads(path.read_text()))
+
+
+def unroll_recurrent_layers(model: Any) -> Any:
+    """Clones a functional/sequential Keras model with every RNN layer unrolled.
+
+    The clone shares nothing with ``model`` but holds the same weights, so its outputs
+    match. It needs a fixed sequence length (unrolling builds one step per time step).
+
+    Args:
+      model: A ``keras.Model`` (functional or sequential).
+
+    Returns:
+      The unrolled clone, or ``model`` itself if it has no recurrent layer.
+    """
+    import keras
+
+    def clone_layer(layer: Any) -> Any:
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.RNN) or "unroll" in config:
+            config["unroll"] = True
+        return layer.__class__.from_config(config)
+
+    if not any("unroll" in layer.get_config() for layer in model._flatten_layers()):
+        return model
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def export_with_edge_signatures(
+    export_dir: str | Path,
+    model: Any,
+    spec: EdgeSpec,
+    preprocess: Callable[[Any], Any] | None = None,
+    edge_model: Any | None = None,
+) -> Path:
+    """Saves ``model`` as a SavedModel with ``edge``, ``serving_default`` and ``classify``.
+
+    ``edge`` and ``serving_default`` take the raw input ``spec.input_name`` of shape
+    ``[None, *spec.input_shape]``; ``classify`` takes serialized tf.Example strings whose
+    feature ``spec.input_name`` holds the flattened raw input. ``preprocess`` (e.g. the
+    pixel scaling) runs inside every signature, so all clients send raw values.
+
+    Args:
+      export_dir: Directory to write (created).
+      model: A trained ``keras.Model`` mapping preprocessed input to ``spec.output_name``.
+      spec: The model's edge spec; also written to ``assets.extra/edge_spec.json``.
+      preprocess: Optional TF function applied to the raw input in the graph.
+      edge_model: Model used by the ``edge`` signature (default: ``model`` with recurrent
+        layers unrolled, see ``unroll_recurrent_layers``).
+
+    Returns:
+      The export directory.
+    """
+    import tensorflow as tf
+
+    edge_model = edge_model if edge_model is not None else unroll_recurrent_layers(model)
+    dtype = tf.as_dtype(spec.input_dtype)
+    raw_spec = tf.TensorSpec([None, *spec.input_shape], dtype, name=spec.input_name)
+    flat_size = 1
+    for d in spec.input_shape:
+        flat_size *= d
+
+    module = tf.Module()
+    module.model = model
+    module.edge_model = edge_model
+
+    def forward(net: Any, raw: Any) -> Any:
+        x = preprocess(raw) if preprocess is not None else raw
+        return net(x, training=False)
+
+    @tf.function(input_signature=[raw_spec])
+    def edge(x: Any) -> dict[str, Any]:
+        return {spec.output_name: forward(module.edge_model, x)}
+
+    @tf.function(input_signature=[raw_spec])
+    def serving(x: Any) -> dict[str, Any]:
+        out = forward(module.model, x)
+        result = {spec.output_name: out}
+        if spec.task == "classification":
+            result["class_id"] = tf.argmax(out, axis=-1, output_type=tf.int64)
+        return result
+
+    example_dtype = tf.float32 if dtype.is_floating else tf.int64
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def classify(examples: Any) -> dict[str, Any]:
+        parsed = tf.io.parse_example(
+            examples, {spec.input_name: tf.io.FixedLenFeature([flat_size], example_dtype)}
+        )
+        raw = tf.reshape(tf.cast(parsed[spec.input_name], dtype), [-1, *spec.input_shape])
+        scores = forward(module.model, raw)
+        if spec.task != "classification":
+            return {spec.output_name: scores}
+        if spec.labels:
+            names = tf.constant(list(spec.labels))
+        else:
+            names = tf.as_string(tf.range(tf.shape(scores)[-1]))
+        classes = tf.broadcast_to(names, tf.shape(scores))
+        return {"classes": classes, "scores": scores}
+
+    signatures = {
+        EDGE_SIGNATURE: edge.get_concrete_function(),
+        SERVING_SIGNATURE: serving.get_concrete_function(),
+        CLASSIFY_SIGNATURE: classify.get_concrete_function(),
+    }
+    export_dir = Path(export_dir)
+    tf.saved_model.save(module, str(export_dir), signatures=signatures)
+    write_edge_spec(export_dir, spec)
+    return export_dir
