@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pipeline.commands.run", "Run the pipeline (ingest, validate, train, evaluate, push)."),
     "config": ("pipeline.commands.config", "Show the resolved config or every config key."),
+    "serve": ("serving.commands.serve", "Serve models over TF Serving's REST and gRPC APIs."),
+    "predict": ("serving.commands.predict", "Send a JSON request or an image to a model server."),
 }
 
 

@@ -1,0 +1,1 @@
+"""``dlpipe serve`` and ``dlpipe predict`` (registered in pipeline/cli.py)."""

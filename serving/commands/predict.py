@@ -1,0 +1,195 @@
+"""``dlpipe predict``: send a JSON request or an image to a model server and print the answer.
+
+The JSON file is a TF Serving REST body: ``{"instances": ...}`` / ``{"inputs": ...}`` for
+predict, ``{"examples": ...}`` for classify (or regress with ``--method regress``). An
+image file (PNG, JPEG, ...) is turned into a batch of one for the signature's single image
+input: grey levels, resized to the input's height x width, scaled to 0..``--pixel_max``
+(16 for the digits model, whose pixels are ink intensity; ``--invert`` for dark ink on a
+light background).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("--model", required=True, help="Model name.")
+    a("--input", required=True, help="JSON request file or image file.")
+    a("--grpc", action="store_true", help="Use gRPC instead of REST.")
+    a("--host", default="127.0.0.1", help="Server address (default 127.0.0.1).")
+    a("--port", type=int, default=None, help="Port (default 8501 for REST, 8500 for gRPC).")
+    a("--signature_name", "--signature", dest="signature_name", default="",
+      help="Signature (default serving_default, or the file's signature_name).")
+    a("--method", choices=("predict", "classify", "regress"), default=None,
+      help="API method (default: classify for files with 'examples', else predict).")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--version", type=int, default=None, help="Model version.")
+    group.add_argument("--label", default=None, help="Model version label.")
+    a("--pixel_max", type=float, default=16.0, help="Image pixel scale (default 16).")
+    a("--invert", action="store_true", help="Invert image grey levels (dark ink on white).")
+    a("--timeout", type=float, default=30.0, help="Request timeout in seconds.")
+
+
+def _load_request(path, method: str | None) -> tuple[dict, str]:
+    import json
+
+    from pipeline.errors import DlpipeError
+
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise DlpipeError(f"Cannot read {path}: {e}") from e
+    except ValueError as e:
+        raise DlpipeError(f"{path} is not JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise DlpipeError(
+            f"{path} must hold a JSON object (a TF Serving request). Received: "
+            f"{type(body).__name__}"
+        )
+    method = method or ("classify" if "examples" in body else "predict")
+    return body, method
+
+
+def _image_batch(path, shape: list[int], pixel_max: float, invert: bool):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from pipeline.errors import DlpipeError
+
+    if len(shape) not in (3, 4):
+        raise DlpipeError(
+            f"The signature's input must be an image batch [None, H, W] or [None, H, W, C]. "
+            f"Received shape: {shape}"
+        )
+    height, width = shape[1], shape[2]
+    channels = shape[3] if len(shape) == 4 else 0
+    try:
+        img = Image.open(path)
+        img = img.convert("RGB" if channels == 3 else "L").resize((width, height))
+    except (OSError, UnidentifiedImageError) as e:
+        raise DlpipeError(f"Cannot read image {path}: {e}") from e
+    pixels = np.asarray(img, dtype=np.float32) / 255.0
+    if invert:
+        pixels = 1.0 - pixels
+    pixels = pixels * pixel_max
+    if channels == 1:
+        pixels = pixels[..., None]
+    return pixels[None]
+
+
+def _single_input(sig_def, path) -> tuple[str, list[int]]:
+    from pipeline.errors import DlpipeError
+
+    if len(sig_def.inputs) != 1:
+        raise DlpipeError(
+            f"An image input needs a signature with one input. Received inputs: "
+            f"{sorted(sig_def.inputs)} (send a JSON file instead of {path})"
+        )
+    name, info = next(iter(sig_def.inputs.items()))
+    return name, [int(d.size) for d in info.tensor_shape.dim]
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pipeline.errors import DlpipeError
+    from serving.errors import ServingError
+
+    path = Path(args.input)
+    if not path.is_file():
+        raise DlpipeError(f"--input {path} does not exist or is not a file")
+    is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    port = args.port or (8500 if args.grpc else 8501)
+    try:
+        if args.grpc:
+            result = _predict_grpc(args, path, is_image, port)
+        else:
+            result = _predict_rest(args, path, is_image, port)
+    except ServingError as e:
+        raise DlpipeError(f"{e.code.name}: {e.message}") from e
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def _predict_rest(args, path, is_image: bool, port: int) -> dict:
+    from serving.client import RestClient
+
+    client = RestClient(args.host, port, timeout=args.timeout)
+    spec = {"version": args.version, "label": args.label}
+    if is_image:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        meta = client.metadata(args.model, **spec)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        json_format.ParseDict(meta["metadata"]["signature_def"], sig_map,
+                              ignore_unknown_fields=True)
+        sig_def = _signature(sig_map, args.signature_name, path)
+        name, shape = _single_input(sig_def, path)
+        batch = _image_batch(path, shape, args.pixel_max, args.invert)
+        body = {"instances": batch.tolist()}
+        if args.signature_name:
+            body["signature_name"] = args.signature_name
+        return client.request(args.model, "predict", body, **spec)
+    body, method = _load_request(path, args.method)
+    if args.signature_name:
+        body["signature_name"] = args.signature_name
+    return client.request(args.model, method, body, **spec)
+
+
+def _signature(sig_map, name: str, path):
+    from pipeline.errors import DlpipeError
+
+    name = name or "serving_default"
+    if name not in sig_map.signature_def:
+        raise DlpipeError(
+            f"The model has no signature {name!r}. Received signatures: "
+            f"{sorted(k for k in sig_map.signature_def if not k.startswith('__'))}"
+        )
+    return sig_map.signature_def[name]
+
+
+def _predict_grpc(args, path, is_image: bool, port: int) -> dict:
+    from google.protobuf import json_format
+
+    from serving import json_codec
+    from serving.backends.saved_model import _spec
+    from serving.client import GrpcClient
+
+    client = GrpcClient(args.host, port, timeout=args.timeout)
+    spec = {"version": args.version, "label": args.label}
+    try:
+        if is_image:
+            sig_def = _signature(client.signature_defs(args.model, **spec), args.signature_name,
+                                 path)
+            name, shape = _single_input(sig_def, path)
+            inputs = {name: _image_batch(path, shape, args.pixel_max, args.invert)}
+            method = "predict"
+        else:
+            body, method = _load_request(path, args.method)
+            signature_name = args.signature_name or body.get("signature_name", "")
+            if method != "predict":
+                call = client.classify if method == "classify" else client.regress
+                request_input = json_codec.decode_examples(body, method)
+                examples = (request_input.example_list_with_context.examples
+                            if "context" in body else request_input.example_list.examples)
+                context = (request_input.example_list_with_context.context
+                           if "context" in body else None)
+                response = call(args.model, list(examples), context=context,
+                                signature_name=signature_name, **spec)
+                return json_format.MessageToDict(response, preserving_proto_field_name=True)
+            sig_def = _signature(client.signature_defs(args.model, **spec), signature_name, path)
+            specs = {k: _spec(k, v) for k, v in sig_def.inputs.items()}
+            inputs, _ = json_codec.decode_predict(body, specs)
+            args.signature_name = signature_name
+        outputs = client.predict(args.model, inputs, signature_name=args.signature_name, **spec)
+    finally:
+        client.close()
+    from serving.client import to_json_value
+
+    return {"outputs": {k: to_json_value(v) for k, v in outputs.items()}}

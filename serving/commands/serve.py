@@ -1,0 +1,123 @@
+"""``dlpipe serve``: the embedded model server, with TF Serving's own flag names.
+
+A deployment script written for ``tensorflow_model_server`` runs unchanged with
+``dlpipe serve`` (``--port``, ``--rest_api_port``, ``--model_name``, ``--model_base_path``,
+``--model_config_file``, ``--enable_batching``, ``--batching_parameters_file``,
+``--monitoring_config_file``, ``--file_system_poll_wait_seconds``...). Differences: both
+APIs bind to loopback unless ``--host`` / ``--rest_api_host`` say otherwise, and the
+Prometheus endpoint is on by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("--port", type=int, default=8500, help="gRPC port (0: a free port). Default 8500.")
+    a("--rest_api_port", type=int, default=8501,
+      help="REST port; 0 disables REST, as in TF Serving. Default 8501.")
+    a("--host", "--grpc_host", dest="host", default="127.0.0.1",
+      help="Address the gRPC API binds to (default loopback; 0.0.0.0 for every interface).")
+    a("--rest_api_host", default=None, help="Address the REST API binds to (default: --host).")
+    a("--model_name", default="", help="Single-model mode: the model name (default 'default').")
+    a("--model_base_path", default="",
+      help="Single-model mode: directory of integer version subdirectories.")
+    a("--model_config_file", default="", help="Text-format ModelServerConfig (models.config).")
+    a("--model_config_file_poll_wait_seconds", type=float, default=0.0,
+      help="Re-read --model_config_file this often (0: never).")
+    a("--file_system_poll_wait_seconds", type=float, default=1.0,
+      help="Poll base paths for new versions this often (0: only at startup). Default 1.")
+    a("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+      help="Server-side dynamic batching.")
+    a("--batching_parameters_file", default="",
+      help="Text-format BatchingParameters (used with --enable_batching).")
+    a("--monitoring_config_file", default="",
+      help="Text-format MonitoringConfig (Prometheus path; enable: false turns it off).")
+    a("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
+      help="Warm each version up before serving it (default true).")
+    a("--rest_api_num_threads", type=int, default=16, help="Threads running REST requests.")
+    a("--grpc_max_threads", type=int, default=64, help="Threads running gRPC requests.")
+    a("--max_request_bytes", type=int, default=64 << 20,
+      help="REST body size limit; larger bodies get 413 (default 64 MiB).")
+    a("--backend", choices=("tensorflow", "onnx", "tflite"), default="tensorflow",
+      help="tensorflow: SavedModels; onnx / tflite: model.onnx / *.tflite version dirs "
+           "from the edge export.")
+    a("--log_level", default="INFO", help="Python log level (DEBUG, INFO, WARNING).")
+
+
+def options_from_args(args: argparse.Namespace):  # -> serving.server.ServerOptions
+    """ServerOptions from parsed flags (config files are read and checked here)."""
+    from pathlib import Path
+
+    from serving import config as config_lib
+    from serving.server import ServerOptions
+
+    batching = None
+    if args.enable_batching:
+        batching = (config_lib.read_batching_parameters(Path(args.batching_parameters_file))
+                    if args.batching_parameters_file else config_lib.BatchingOptions())
+    metrics_path: str | None = config_lib.PROMETHEUS_PATH
+    if args.monitoring_config_file:
+        mon = config_lib.read_monitoring_config(Path(args.monitoring_config_file))
+        prom = mon.prometheus_config
+        metrics_path = (prom.path or config_lib.PROMETHEUS_PATH) if prom.enable else None
+    return ServerOptions(
+        grpc_port=args.port,
+        rest_port=args.rest_api_port or None,
+        host=args.host,
+        rest_host=args.rest_api_host,
+        model_name=args.model_name,
+        model_base_path=args.model_base_path,
+        model_config_file=args.model_config_file,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        backend=args.backend,
+        poll_seconds=args.file_system_poll_wait_seconds,
+        batching=batching,
+        metrics_path=metrics_path,
+        max_body_bytes=args.max_request_bytes,
+        grpc_max_threads=args.grpc_max_threads,
+        rest_threads=args.rest_api_num_threads,
+        warmup=args.enable_model_warmup,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipeline.errors import DlpipeError
+    from serving.config import ServingConfigError
+
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    if args.batching_parameters_file and not args.enable_batching:
+        logging.warning("--batching_parameters_file is ignored without --enable_batching")
+    try:
+        options = options_from_args(args)
+        from serving.server import ModelServer
+
+        server = ModelServer(options).start()
+    except ServingConfigError as e:
+        raise DlpipeError(str(e)) from e
+    except OSError as e:
+        raise DlpipeError(f"Cannot start the server: {e}") from e
+    # One machine-readable line, so scripts and tests can find the bound ports.
+    print(f"dlpipe serve: gRPC on {options.host}:{server.grpc_port}, REST on "
+          f"{options.rest_host or options.host}:{server.rest_port or 'disabled'}", flush=True)
+    server.serve_forever()
+    print("dlpipe serve: stopped", flush=True)
+    return 0
