@@ -26,7 +26,7 @@ EDGE_SIGNATURE = "edge"
 SERVING_SIGNATURE = "serving_default"
 """Signature for REST/gRPC clients: raw input tensor -> probabilities and class id."""
 CLASSIFY_SIGNATURE = "classify"
-"""Signature taking serialized tf.Example strings (batch of ``examples``)."""
+"""Signature taking serialized tf.Example strings (``inputs``: string [batch])."""
 EDGE_SPEC_FILE = "assets.extra/edge_spec.json"
 """Where the edge spec sits inside a SavedModel directory."""
 
@@ -144,9 +144,10 @@ def export_with_edge_signatures(
     """Saves ``model`` as a SavedModel with ``edge``, ``serving_default`` and ``classify``.
 
     ``edge`` and ``serving_default`` take the raw input ``spec.input_name`` of shape
-    ``[None, *spec.input_shape]``; ``classify`` takes serialized tf.Example strings whose
-    feature ``spec.input_name`` holds the flattened raw input. ``preprocess`` (e.g. the
-    pixel scaling) runs inside every signature, so all clients send raw values.
+    ``[None, *spec.input_shape]``; ``classify`` takes serialized tf.Example strings
+    (``inputs``) whose feature ``spec.input_name`` holds the flattened raw input.
+    ``preprocess`` (e.g. the pixel scaling) runs inside every signature, so all clients
+    send raw values.
 
     Args:
       export_dir: Directory to write (created).
@@ -190,10 +191,10 @@ def export_with_edge_signatures(
 
     example_dtype = tf.float32 if dtype.is_floating else tf.int64
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def classify(examples: Any) -> dict[str, Any]:
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs: Any) -> dict[str, Any]:
         parsed = tf.io.parse_example(
-            examples, {spec.input_name: tf.io.FixedLenFeature([flat_size], example_dtype)}
+            inputs, {spec.input_name: tf.io.FixedLenFeature([flat_size], example_dtype)}
         )
         raw = tf.reshape(tf.cast(parsed[spec.input_name], dtype), [-1, *spec.input_shape])
         scores = forward(module.model, raw)

@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("pipeline.commands.config", "Show the resolved config or every config key."),
     "serve": ("serving.commands.serve", "Serve models over TF Serving's REST and gRPC APIs."),
     "predict": ("serving.commands.predict", "Send a JSON request or an image to a model server."),
+    "export-edge": (
+        "pipeline.commands.export_edge",
+        "Convert a SavedModel to TFLite and ONNX, check each format, print the edge report.",
+    ),
 }
 
 

@@ -1,0 +1,129 @@
+"""``dlpipe export-edge``: convert any SavedModel to TFLite and ONNX and print the edge report.
+
+Exit status: 0 when every requested format was produced and passed its gate, 3 when some
+format failed (the table says which and why), 1 for a user error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+EXIT_SOME_FORMATS_FAILED = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="SavedModel directory to convert.")
+    parser.add_argument(
+        "--formats",
+        default="all",
+        help="Comma-separated formats among float32, float16, dynamic_range, int8, onnx "
+        "(default: all).",
+    )
+    parser.add_argument(
+        "--representative-data",
+        metavar="PATH",
+        help="Calibration inputs for int8: .npy, .npz (array 'x') or tf.Example TFRecords "
+        "(a file or a directory such as Split-train).",
+    )
+    parser.add_argument(
+        "--eval-data",
+        metavar="PATH",
+        help="Parity and accuracy data: .npz with 'x' and 'y', or tf.Example TFRecords "
+        "with the input feature and --label-key. Default: the representative data "
+        "(parity only), else synthetic inputs.",
+    )
+    parser.add_argument("--output", default="edge_export", metavar="DIR", help="Output directory.")
+    parser.add_argument("--signature", default="edge", help="Signature to convert.")
+    parser.add_argument(
+        "--feature-key", help="tf.Example feature of the input (default: the input's name)."
+    )
+    parser.add_argument("--label-key", default="label", help="tf.Example label feature.")
+    parser.add_argument(
+        "--int8-io",
+        default="float32",
+        choices=("float32", "int8", "uint8"),
+        help="Input/output tensor type of the int8 model.",
+    )
+    parser.add_argument(
+        "--allow-flex", action="store_true", help="Allow Flex (TF) ops in TFLite files."
+    )
+    parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=0.01,
+        help="Accuracy drop allowed for quantized formats (fraction; default 0.01).",
+    )
+    parser.add_argument(
+        "--gates", metavar="JSON", help='Per-format gates, e.g. \'{"int8": {"max_abs": 0.05}}\'.'
+    )
+    parser.add_argument("--num-parity", type=int, default=200, help="Parity examples.")
+    parser.add_argument("--latency-runs", type=int, default=200, help="Timed calls per format.")
+    parser.add_argument("--json", action="store_true", help="Print the JSON report instead.")
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pipeline.errors import DlpipeError
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from components.edge_export import data as data_lib
+    from components.edge_export import formats as fmts
+    from components.edge_export.export import export_edge
+    from components.edge_export.report import format_table
+    from components.edge_export.signature import is_saved_model_dir, load_saved_model
+
+    model = Path(args.model)
+    if not is_saved_model_dir(model):
+        load_saved_model(model)  # Raises NotASavedModelError naming what is there.
+    try:
+        options = fmts.ExportOptions(
+            formats=fmts.parse_formats(args.formats),
+            signature=args.signature,
+            int8_io=args.int8_io,
+            allow_flex=args.allow_flex,
+            max_accuracy_drop=args.max_accuracy_drop,
+            gate_overrides=fmts.parse_gate_overrides(args.gates),
+            num_parity=args.num_parity,
+            latency_runs=args.latency_runs,
+        )
+    except (ValueError, json.JSONDecodeError) as e:
+        raise DlpipeError(str(e)) from e
+    feature = args.feature_key
+    if feature is None and (args.representative_data or args.eval_data):
+        feature = _input_name(model, args.signature)
+    try:
+        representative = (
+            data_lib.load_data(args.representative_data, feature, None)
+            if args.representative_data
+            else None
+        )
+        eval_data = (
+            data_lib.load_data(args.eval_data, feature, args.label_key) if args.eval_data else None
+        )
+        report = export_edge(model, args.output, options, representative, eval_data)
+    except data_lib.DataError as e:
+        raise DlpipeError(str(e)) from e
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(format_table(report))
+        print(f"Files in {args.output}")
+    ok = report.formats and all(r.blessed for r in report.formats)
+    return 0 if ok else EXIT_SOME_FORMATS_FAILED
+
+
+def _input_name(model: os.PathLike, signature: str) -> str:
+    """The input name declared by the model's edge spec, else the signature's input."""
+    from components.edge_export.signature import load_saved_model
+    from models import edge as edge_lib
+
+    spec = edge_lib.read_edge_spec(model)
+    if spec is not None:
+        return spec.input_name
+    fn = load_saved_model(model).signatures.get(signature)
+    inputs = fn.structured_input_signature[1] if fn is not None else {}
+    # Several or no inputs: the export reports the signature problem per format.
+    return next(iter(inputs)) if len(inputs) == 1 else "input"
