@@ -272,16 +272,18 @@ class ServerCore:
                 model.config.name, model.config.base_path,
             )
             model.warned_empty = True
-        # Failed versions are retried only when their directory changed.
-        loadable = {v for v in ready if model.failed.get(v) != ready[v]}
         on_disk_available = {v for v in model.available if v in dirs}
-        for v in self._aspired(model, loadable | on_disk_available):
-            if v not in model.available:
+        while True:
+            # Failed versions are retried only when their directory changed; a version that
+            # fails now drops out and the policy falls back to the next one (TF Serving's
+            # availability-preserving behaviour: the previous version keeps serving).
+            loadable = {v for v in ready if model.failed.get(v) != ready[v]}
+            aspired = self._aspired(model, loadable | on_disk_available)
+            to_load = [v for v in aspired if v not in model.available]
+            if not to_load:
+                break
+            for v in to_load:
                 self._load(model, v, dirs[v], ready[v])
-        # Recompute without what just failed, so a failed new version leaves the previous
-        # one serving (TF Serving's availability-preserving policy).
-        loadable = {v for v in loadable if v not in model.failed}
-        aspired = set(self._aspired(model, loadable | on_disk_available))
         for v in [v for v in model.available if v not in aspired]:
             self._unload(model, v)
 
