@@ -39,7 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_environment() -> None:
+    """Keeps TensorFlow's C++ start-up chatter off the console (users can override)."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # google-api-core warns on every import that Python 3.10 is old; TFX 1.16 needs 3.10.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_environment()
     from pipeline.config import ConfigError
     from pipeline.errors import DlpipeError
 

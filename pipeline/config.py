@@ -10,6 +10,7 @@ This module imports nothing heavy: ``dlpipe --help`` and config errors stay fast
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import types
@@ -57,8 +58,9 @@ class IngestConfig:
 class ValidateConfig:
     schema_file: str = _field(
         "",
-        "Curated schema (text-format tensorflow_metadata Schema). Empty: infer the schema "
-        "with SchemaGen from the first run's statistics.",
+        "Curated schema (text-format tensorflow_metadata Schema); a relative path is taken "
+        "from the config file's directory. Empty: SchemaGen infers the schema from the "
+        "train split's statistics on every run.",
     )
 
 
@@ -95,6 +97,10 @@ class TrainConfig:
 class EvaluateConfig:
     min_accuracy: float = _field(
         0.85, "Value threshold: a model below this eval accuracy is not blessed.",
+        minimum=0.0, maximum=1.0,
+    )
+    min_class_accuracy: float = _field(
+        0.7, "Per-class value threshold: a model with any class below this is not blessed.",
         minimum=0.0, maximum=1.0,
     )
     max_accuracy_drop: float = _field(
@@ -308,7 +314,9 @@ def read_config_file(path: str | Path) -> dict:
         raise
     except Exception as e:  # yaml.YAMLError, tomli.TOMLDecodeError
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"Config file {path} is not valid {path.suffix[1:].upper()}: {first}")
+        raise ConfigError(
+            f"Config file {path} is not valid {path.suffix[1:].upper()}: {first}"
+        ) from None
     return data or {}
 
 
@@ -326,10 +334,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     Raises:
       ConfigError: naming the key, the value received and what was expected.
     """
-    data = read_config_file(path or DEFAULT_CONFIG)
+    path = Path(path or DEFAULT_CONFIG)
+    data = read_config_file(path)
     data = apply_overrides(data, overrides or [])
     config = _build(PipelineConfig, data, "")
     _check_hparams(config.train)
+    schema_file = config.validate.schema_file
+    if schema_file:
+        resolved = (path.parent / Path(schema_file).expanduser()).resolve()
+        if not resolved.is_file():
+            raise ConfigError(
+                f"Config key 'validate.schema_file' must name an existing schema file. "
+                f"Received: validate.schema_file={schema_file!r} (looked for {resolved})."
+            )
+        config = dataclasses.replace(
+            config, validate=dataclasses.replace(config.validate, schema_file=str(resolved))
+        )
     return config
 
 
@@ -371,7 +391,7 @@ def _matches(value: Any, tp: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if tp in (bool, str):
         return isinstance(value, tp)
-    if origin in (tuple, list, typing.Sequence) or str(origin) == "collections.abc.Sequence":
+    if origin in (tuple, list, collections.abc.Sequence):
         args = typing.get_args(tp)
         inner = args[0] if args else Any
         return isinstance(value, (list, tuple)) and all(

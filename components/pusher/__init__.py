@@ -1,0 +1,1 @@
+"""Pusher with integer versions, atomic writes and no duplicate pushes."""

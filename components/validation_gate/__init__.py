@@ -1,0 +1,1 @@
+"""Stops a run when ExampleValidator found anomalies, before Transform and Trainer."""

@@ -1,0 +1,81 @@
+"""``dlpipe run``: run the pipeline and print what came of it.
+
+Exit status: 0 when the pipeline completed (whether or not the model was blessed and
+pushed: the summary says), 1 when it stopped (anomalies, a failed component, bad input),
+2 for a bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", help="YAML or TOML config file (default: pipeline/configs/digits_cnn.yaml)."
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set train.train_steps=100 (repeatable).",
+    )
+
+
+def _format_summary(config, outcome, summary) -> list[str]:
+    lines = ["", f"Run {outcome.run_id}"]
+    if outcome.error is not None:
+        lines.append(f"  FAILED at {outcome.failed_component or 'start-up'}")
+    if summary.blessed is None:
+        lines.append("  blessed:  no evaluation in this run")
+    else:
+        verdict = "yes" if summary.blessed else "NO"
+        lines.append(f"  blessed:  {verdict} ({summary.blessing_reason})")
+    if summary.pushed:
+        lines.append(f"  pushed:   version {summary.pushed_version} -> {summary.pushed_path}")
+    elif summary.push_reason:
+        lines.append(f"  pushed:   no ({summary.push_reason})")
+    else:
+        lines.append("  pushed:   no")
+    if summary.metrics:
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) and k != "example_count"
+                          else f"{k} {int(v)}" for k, v in sorted(summary.metrics.items()))
+        lines.append(f"  metrics:  {shown} (eval split)")
+    if summary.baseline_diff:
+        diffs = ", ".join(f"{k} {v:+.4f}" for k, v in sorted(summary.baseline_diff.items())
+                          if k != "example_count")
+        lines.append(f"  vs. latest blessed model: {diffs}")
+    if summary.per_class_accuracy:
+        worst = min(summary.per_class_accuracy.items(), key=lambda kv: kv[1])
+        lines.append(f"  per class: lowest accuracy {worst[1]:.4f} (label {worst[0]})")
+    lines += [
+        f"  artifacts: {config.pipeline_root}",
+        f"  metadata:  {config.metadata_path}",
+        f"  run dir:   {outcome.run_dir} (config.yaml, pipeline.log, summary.json)",
+    ]
+    return lines
+
+
+def main(args: argparse.Namespace) -> int:
+    from components.validation_gate.anomalies import format_anomalies
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+    from pipeline.summary import summarize
+
+    config = load_config(args.config, args.set)
+    outcome = run_pipeline(config)
+    summary = summarize(config, outcome.run_id)
+    (outcome.run_dir / "summary.json").write_text(
+        json.dumps(dataclasses.asdict(summary), indent=2, default=str)
+    )
+    if outcome.error is not None and summary.anomalies:
+        print(f"\nData validation failed: {len(summary.anomalies)} anomalies; "
+              "the run stopped before Transform and nothing was pushed.")
+        print(format_anomalies(summary.anomalies))
+    elif outcome.error is not None:
+        cause = str(outcome.error).strip().splitlines()
+        print(f"\n{outcome.failed_component or 'The pipeline'} failed: "
+              f"{type(outcome.error).__name__}: {cause[-1] if cause else ''}")
+        print(f"Full log: {outcome.log_path}")
+    print("\n".join(_format_summary(config, outcome, summary)))
+    return 1 if outcome.error is not None else 0

@@ -1,0 +1,217 @@
+"""The TFX pipeline factory: wiring only.
+
+``create_pipeline`` turns a validated ``PipelineConfig`` into a TFX ``Pipeline``. It imports
+no model code: Transform and Trainer get their functions by dotted path from the config.
+Every orchestrator (LocalDagRunner here) runs what this returns.
+
+ExampleGen -> StatisticsGen -> SchemaGen/ImportSchemaGen -> ExampleValidator
+  -> ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed) -> Pusher
+"""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.config import PipelineConfig
+
+EXAMPLES_SIGNATURE = "classify"
+"""Signature TFMA evaluates: serialized tf.Example in, ``scores`` out."""
+PREDICTION_KEY = "scores"
+LABEL_KEY = "label"
+ACCURACY = "sparse_categorical_accuracy"
+
+
+def eval_config(config: PipelineConfig):
+    """TFMA config: accuracy overall and per class (slices on the label).
+
+    Blessing needs, on the overall slice, accuracy >= ``evaluate.min_accuracy`` and no more
+    than ``evaluate.max_accuracy_drop`` below the latest blessed model; and on every class
+    slice, accuracy >= ``evaluate.min_class_accuracy``.
+    """
+    import tensorflow_model_analysis as tfma
+
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": config.evaluate.min_accuracy}
+        ),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.evaluate.max_accuracy_drop},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=EXAMPLES_SIGNATURE,
+                label_key=LABEL_KEY,
+                prediction_key=PREDICTION_KEY,
+                model_type="tf_generic",
+                preprocessing_function_names=[],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LABEL_KEY])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        config=json.dumps({"name": ACCURACY}),
+                        # A plain `threshold` would apply to every slice; these are scoped.
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()],
+                                threshold=accuracy_threshold,
+                            ),
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec(feature_keys=[LABEL_KEY])],
+                                threshold=tfma.MetricThreshold(
+                                    value_threshold=tfma.GenericValueThreshold(
+                                        lower_bound={
+                                            "value": config.evaluate.min_class_accuracy
+                                        }
+                                    )
+                                ),
+                            ),
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            )
+        ],
+    )
+
+
+def create_pipeline(config: PipelineConfig):
+    """Builds the TFX pipeline for ``config``.
+
+    Args:
+      config: A validated config (``pipeline.config.load_config``).
+
+    Returns:
+      A ``tfx.orchestration.pipeline.Pipeline`` with SQLite ML Metadata and Beam args.
+    """
+    from tfx.components.evaluator.component import Evaluator
+    from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
+    from tfx.components.example_validator.component import ExampleValidator
+    from tfx.components.schema_gen.component import SchemaGen
+    from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+    from tfx.components.statistics_gen.component import StatisticsGen
+    from tfx.components.trainer.component import Trainer
+    from tfx.components.transform.component import Transform
+    from tfx.dsl.components.common import resolver
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy,
+    )
+    from tfx.orchestration import metadata
+    from tfx.orchestration import pipeline as tfx_pipeline
+    from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+    from tfx.types import Channel, standard_artifacts
+
+    from components.pusher.component import Pusher
+    from components.validation_gate.component import ValidationGate
+    from pipeline.ingest import INPUT_PATTERN
+
+    example_gen = ImportExampleGen(
+        input_base=str(config.data_dir),
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=INPUT_PATTERN)]
+        ),
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[
+                    example_gen_pb2.SplitConfig.Split(
+                        name="train", hash_buckets=config.ingest.train_buckets
+                    ),
+                    example_gen_pb2.SplitConfig.Split(
+                        name="eval", hash_buckets=config.ingest.eval_buckets
+                    ),
+                ]
+            )
+        ),
+    )
+    examples = example_gen.outputs["examples"]
+    statistics_gen = StatisticsGen(examples=examples)
+    if config.validate.schema_file:
+        schema_gen = ImportSchemaGen(schema_file=config.validate.schema_file)
+    else:
+        schema_gen = SchemaGen(
+            statistics=statistics_gen.outputs["statistics"],
+            infer_feature_shape=True,
+            exclude_splits=["eval"],
+        )
+    schema = schema_gen.outputs["schema"]
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema
+    )
+    gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = Transform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=config.transform.preprocessing_fn,
+    )
+    transform.add_upstream_node(gate)
+
+    train = config.train
+    trainer = Trainer(
+        run_fn=train.run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=trainer_pb2.TrainArgs(num_steps=train.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=train.eval_steps),
+        custom_config={
+            "builder": train.builder,
+            "hparams": train.hparams,
+            "batch_size": train.batch_size,
+            "learning_rate": train.learning_rate,
+            "epochs": train.epochs,
+            "seed": train.seed,
+        },
+    )
+
+    baseline = resolver.Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = Evaluator(
+        examples=examples,
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config),
+    )
+
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
+                base_directory=str(config.serving_model_dir)
+            )
+        ),
+    )
+
+    return tfx_pipeline.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=str(config.pipeline_root),
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            gate,
+            transform,
+            trainer,
+            baseline,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            str(config.metadata_path)
+        ),
+        beam_pipeline_args=config.beam_args(),
+    )

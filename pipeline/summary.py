@@ -1,0 +1,150 @@
+"""A run's outcome, read back from ML Metadata and the artifacts it points to."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pipeline.config import PipelineConfig
+
+
+@dataclasses.dataclass
+class RunSummary:
+    run_id: str
+    blessed: bool | None = None
+    blessing_reason: str = ""
+    pushed: bool = False
+    pushed_version: str = ""
+    pushed_path: str = ""
+    push_reason: str = ""
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    per_class_accuracy: dict[str, float] = dataclasses.field(default_factory=dict)
+    baseline_diff: dict[str, float] = dataclasses.field(default_factory=dict)
+    anomalies: list = dataclasses.field(default_factory=list)
+    artifacts: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def metadata_store(config: PipelineConfig):
+    """An MLMD store on the pipeline's SQLite database."""
+    from ml_metadata.metadata_store import metadata_store as mlmd
+    from ml_metadata.proto import metadata_store_pb2
+
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = str(config.metadata_path)
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return mlmd.MetadataStore(cfg)
+
+
+def executions_by_node(store, run_id: str) -> dict[str, list]:
+    """The run's executions keyed by node id (the ``node`` context's name suffix)."""
+    run_ctx = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if run_ctx is None:
+        return {}
+    node_type = store.get_context_type("node").id
+    result: dict[str, list] = {}
+    for execution in store.get_executions_by_context(run_ctx.id):
+        for ctx in store.get_contexts_by_execution(execution.id):
+            if ctx.type_id == node_type:
+                result.setdefault(ctx.name.rpartition(".")[2], []).append(execution)
+    return result
+
+
+def run_outputs(store, run_id: str) -> dict[str, object]:
+    """Output artifacts of a run's executions (executed or cached), keyed
+    ``"<node>.<output key>"``, e.g. ``"Evaluator.blessing"``."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    node_of = {e.id: node for node, execs in executions_by_node(store, run_id).items()
+               for e in execs}
+    if not node_of:
+        return {}
+    events = [ev for ev in store.get_events_by_execution_ids(list(node_of))
+              if ev.type in (metadata_store_pb2.Event.OUTPUT,
+                             metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in events])}
+    outputs = {}
+    for ev in events:
+        key = next((s.key for s in ev.path.steps if s.HasField("key")), "?")
+        outputs[f"{node_of[ev.execution_id]}.{key}"] = artifacts[ev.artifact_id]
+    return outputs
+
+
+def _prop(artifact, name: str):
+    value = artifact.custom_properties.get(name)
+    if value is None:
+        return None
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def read_evaluation(uri: str, summary: RunSummary) -> None:
+    """Fills metrics, per-class accuracy, baseline diff and the validation reason."""
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.pipeline import ACCURACY, LABEL_KEY
+
+    for slice_metrics in tfma.load_metrics(uri):
+        keys = slice_metrics.slice_key.single_slice_keys
+        for kv in slice_metrics.metric_keys_and_values:
+            which = kv.value.WhichOneof("type")
+            if which != "double_value":
+                continue
+            value = kv.value.double_value.value
+            if not keys:
+                target = summary.baseline_diff if kv.key.is_diff else summary.metrics
+                if kv.key.model_name in ("", "candidate"):
+                    target[kv.key.name] = value
+            elif (
+                len(keys) == 1 and keys[0].column == LABEL_KEY and kv.key.name == ACCURACY
+                and not kv.key.is_diff and kv.key.model_name in ("", "candidate")
+            ):
+                summary.per_class_accuracy[str(keys[0].int64_value)] = value
+    result = tfma.load_validation_result(uri)
+    if result.validation_ok:
+        summary.blessing_reason = "all thresholds passed"
+        return
+    reasons = []
+    for per_slice in result.metric_validations_per_slice:
+        where = "".join(f"[{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}]"
+                        for k in per_slice.slice_key.single_slice_keys)
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            name = key.name + where + (" change vs baseline" if key.is_diff else "")
+            threshold = failure.metric_threshold
+            if threshold.HasField("value_threshold"):
+                bound = threshold.value_threshold
+                limit = f">= {bound.lower_bound.value:g}" if bound.HasField(
+                    "lower_bound") else f"<= {bound.upper_bound.value:g}"
+            else:
+                bound = threshold.change_threshold
+                limit = f">= {bound.absolute.value:g}"
+            reasons.append(f"{name} = {failure.metric_value.double_value.value:.4f}, "
+                           f"required {limit}")
+    if result.missing_thresholds:
+        reasons.append("thresholds with no metric computed")
+    summary.blessing_reason = "; ".join(reasons) or "validation failed"
+
+
+def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
+    """Reads a finished (or failed) run's outcome from ML Metadata."""
+    from components.validation_gate.anomalies import read_anomalies
+
+    summary = RunSummary(run_id)
+    outputs = run_outputs(metadata_store(config), run_id)
+    summary.artifacts = {key: artifact.uri for key, artifact in sorted(outputs.items())}
+    anomalies = outputs.get("ExampleValidator.anomalies")
+    if anomalies is not None:
+        summary.anomalies = read_anomalies(anomalies.uri)
+    blessing = outputs.get("Evaluator.blessing")
+    if blessing is not None:
+        summary.blessed = bool(_prop(blessing, "blessed"))
+    evaluation = outputs.get("Evaluator.evaluation")
+    if evaluation is not None and Path(evaluation.uri).exists():
+        read_evaluation(evaluation.uri, summary)
+    pushed = outputs.get("Pusher.pushed_model")
+    if pushed is not None:
+        summary.pushed = bool(_prop(pushed, "pushed"))
+        summary.pushed_version = _prop(pushed, "pushed_version") or ""
+        summary.pushed_path = _prop(pushed, "pushed_destination") or ""
+        summary.push_reason = _prop(pushed, "push_reason") or ""
+    return summary

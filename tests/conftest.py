@@ -1,0 +1,28 @@
+"""Shared test setup: quiet TensorFlow, helpers to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+DLPIPE = Path(sys.executable).with_name("dlpipe")
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600
+            ) -> subprocess.CompletedProcess:
+    """Runs the installed ``dlpipe`` console script as a user would."""
+    return subprocess.run(
+        [str(DLPIPE), *args], cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

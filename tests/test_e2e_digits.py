@@ -1,0 +1,172 @@
+"""End to end on the bundled digits: the real CLI, real TFX components, MLMD, Beam, push.
+
+The runs share one output root and build on each other, in this order:
+1. cold run: every component executes once, the model is blessed and pushed as version 1;
+2. the same run again: cached executions, no new version;
+3. a forced worse model (1 training step): not blessed, not pushed;
+4. data with planted anomalies: stops at validation, nothing pushed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.digits import features
+from pipeline import ingest
+from pipeline.config import load_config
+from pipeline.summary import executions_by_node, metadata_store
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_NODES = {
+    "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+    "ValidationGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
+    "Pusher",
+}
+COMPLETE, CACHED = 3, 5  # ml_metadata Execution.State
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+def dlpipe_run(cli, root: Path, *overrides: str):
+    result = cli("run", "--set", f"output_root={root}", *[a for o in overrides for a in ("--set", o)])
+    match = re.search(r"^Run (\S+)$", result.stdout, re.M)
+    assert match, result.stdout + result.stderr
+    config = load_config(overrides=[f"output_root={root}", *overrides])
+    return result, match.group(1), config
+
+
+def node_states(config, run_id: str) -> dict[str, list[int]]:
+    store = metadata_store(config)
+    return {node: [e.last_known_state for e in execs]
+            for node, execs in executions_by_node(store, run_id).items()}
+
+
+def eval_split(config) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out eval split written by ExampleGen (raw pixels and labels)."""
+    files = sorted((config.pipeline_root / "ImportExampleGen").glob("examples/*/Split-eval/*"))
+    assert files, "ExampleGen wrote no eval split"
+    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.IMAGE_SIZE], tf.float32),
+            features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
+    ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
+    parsed = [tf.io.parse_single_example(r, spec) for r in ds]
+    images = np.stack([p[features.IMAGE_KEY].numpy() for p in parsed])
+    labels = np.array([p[features.LABEL_KEY].numpy()[0] for p in parsed])
+    return images.reshape(-1, *features.IMAGE_SHAPE), labels
+
+
+@pytest.fixture(scope="module")
+def first(cli, root):
+    return dlpipe_run(cli, root)
+
+
+@pytest.fixture(scope="module")
+def cli():
+    from tests.conftest import run_cli
+
+    return run_cli
+
+
+def test_cold_run_executes_every_component_blesses_and_pushes(first):
+    result, run_id, config = first
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = node_states(config, run_id)
+    assert set(states) == EXPECTED_NODES
+    for node, execs in states.items():
+        assert execs == [COMPLETE], (node, execs)
+    assert "blessed:  yes" in result.stdout
+    assert f"pushed:   version 1 -> {config.serving_model_dir / '1'}" in result.stdout
+    # Progress: one line per component with its state and duration.
+    assert re.search(r"\[ ?\d+/10\] Trainer\s+executed\s+\d+\.\d s", result.stdout)
+    # The resolved config and the log are saved with the run; TensorBoard logs are written.
+    run_dir = config.pipeline_root / "_runs" / run_id
+    assert load_config(run_dir / "config.yaml").train == config.train
+    assert (run_dir / "pipeline.log").stat().st_size > 0
+    assert list(config.pipeline_root.glob("Trainer/model_run/*/train/events.out.tfevents.*"))
+
+
+def test_pushed_model_serves_raw_pixels_and_tf_examples(first):
+    _, _, config = first
+    version_dir = config.serving_model_dir / "1"
+    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+    loaded = tf.saved_model.load(str(version_dir))
+    assert {features.SERVING_SIGNATURE, features.EXAMPLES_SIGNATURE,
+            features.EDGE_SIGNATURE} <= set(loaded.signatures)
+
+    images, labels = eval_split(config)
+    serve = loaded.signatures[features.SERVING_SIGNATURE]
+    out = serve(image=tf.constant(images, tf.float32))
+    accuracy = float(np.mean(out[features.CLASS_ID].numpy() == labels))
+    assert accuracy >= 0.90, accuracy
+    np.testing.assert_array_equal(
+        np.argmax(out[features.PROBABILITIES].numpy(), axis=1), out[features.CLASS_ID].numpy())
+
+    # The tf.Example signature gives the same answers and is a Classify signature.
+    serialized = [ingest.image_example(img.reshape(-1), 0, features.IMAGE_KEY, "unused")
+                  for img in images[:16]]
+    classified = loaded.signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(serialized))
+    np.testing.assert_allclose(classified["scores"].numpy(),
+                               out[features.PROBABILITIES].numpy()[:16], atol=1e-6)
+    assert classified["classes"].numpy()[0].tolist() == [c.encode() for c in features.CLASS_NAMES]
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    meta = saved_model_pb2.SavedModel.FromString(
+        (version_dir / "saved_model.pb").read_bytes()).meta_graphs[0]
+    assert meta.signature_def["classify"].method_name == "tensorflow/serving/classify"
+    assert meta.signature_def["serving_default"].method_name == "tensorflow/serving/predict"
+
+
+def test_second_run_reuses_cache_and_pushes_nothing_new(cli, root, first):
+    result, run_id, config = dlpipe_run(cli, root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = node_states(config, run_id)
+    for node in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
+        assert states[node] == [CACHED], (node, states[node])
+    assert "already serving as version 1" in result.stdout
+    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+
+
+def test_worse_model_is_not_blessed_or_pushed(cli, root, first):
+    result, run_id, config = dlpipe_run(cli, root, "train.train_steps=1", "train.epochs=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "blessed:  NO (" in result.stdout
+    assert "sparse_categorical_accuracy" in result.stdout.split("blessed:  NO", 1)[1]
+    assert "pushed:   no (the model was not blessed)" in result.stdout
+    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+    assert node_states(config, run_id)["Trainer"] == [COMPLETE]
+
+
+def test_planted_anomalies_stop_the_run_before_transform(cli, root, first, tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    records = []
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        if i % 50 == 0:
+            label = 42  # out of the label domain 0..9
+        example = tf.train.Example.FromString(
+            ingest.image_example(image.reshape(-1), label, "image", "label"))
+        if i % 50 == 1:
+            del example.features.feature["image"]  # a missing feature
+        records.append(example.SerializeToString())
+    ingest.write_tfrecords(tmp_path / "bad.tfrecord.gz", records)
+
+    result, run_id, config = dlpipe_run(
+        cli, root, "ingest.kind=tfrecord", f"ingest.path={tmp_path}")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Data validation failed" in result.stdout
+    report = result.stdout.split("Data validation failed", 1)[1]
+    assert re.search(r"label\s+INT_TYPE_BIG_INT\s+Unexpectedly large value: 42", report), report
+    assert re.search(r"image\s+FEATURE_TYPE_LOW_FRACTION_PRESENT", report), report
+    states = node_states(config, run_id)
+    assert "Transform" not in states and "Trainer" not in states and "Pusher" not in states
+    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
