@@ -43,3 +43,14 @@ def non_builtin_ops(names: list[str]) -> list[str]:
     """Flex and custom ops among ``names``: what the plain TFLite runtime cannot run."""
     builtins = set(_builtin_names().values())
     return [n for n in names if n not in builtins]
+
+
+def buffer_bytes(model: bytes) -> int:
+    """Bytes of constant data (weights, biases) in a TFLite model, without the graph around it."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    root = schema.Model.GetRootAsModel(bytearray(model), 0)
+    metadata = {root.Metadata(i).Buffer() for i in range(root.MetadataLength())}
+    return sum(
+        root.Buffers(i).DataLength() for i in range(root.BuffersLength()) if i not in metadata
+    )

@@ -1,0 +1,132 @@
+"""Edge benchmark (not a test): the digits CNN in every edge format.
+
+Prints format x {size, batch-1 p50 latency, speedup over the TF SavedModel call measured in
+the same run, accuracy on held-out digits} and checks the issue's targets: TFLite float32
+>= 10x faster than the SavedModel, ONNX Runtime >= 3x, int8 file <= 0.3x the float32 file,
+int8 accuracy within 1 point.
+
+Usage: .venv/bin/python bench/edge.py [--epochs 20] [--latency-runs 2000] [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+NUM_TRAIN = 1400
+
+
+def train_digits_cnn(export_dir: Path, epochs: int) -> None:
+    """Trains the repo's CNN on scikit-learn's digits and saves it with its edge signatures."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from models import edge
+    from models.cnn import build_cnn
+    from models.digits import features
+
+    data = load_digits()
+    keras.utils.set_random_seed(7)
+    model = build_cnn(features.IMAGE_SHAPE, features.NUM_CLASSES)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(
+        data.images[:NUM_TRAIN] / features.PIXEL_MAX,
+        data.target[:NUM_TRAIN],
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+    )
+    spec = edge.EdgeSpec(
+        input_name=features.IMAGE_KEY,
+        input_shape=features.IMAGE_SHAPE,
+        labels=features.CLASS_NAMES,
+        input_range=(0.0, features.PIXEL_MAX),
+        normalization="raw grey levels 0..16; divided by 16 inside the graph",
+        output_meaning="softmax probability of each digit, in labels.txt order",
+    )
+    edge.export_with_edge_signatures(
+        export_dir, model, spec, preprocess=lambda x: x / features.PIXEL_MAX
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--latency-runs", type=int, default=2000)
+    parser.add_argument("--output", help="Keep the files here (default: a temp dir).")
+    args = parser.parse_args()
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from components.edge_export import formats, tflite_ops
+    from components.edge_export.data import Dataset
+    from components.edge_export.export import export_edge
+
+    work = Path(args.output or tempfile.mkdtemp(prefix="edge_bench_"))
+    saved = work / "saved_model"
+    train_digits_cnn(saved, args.epochs)
+    data = load_digits()
+    x, y = data.images.astype(np.float32), data.target
+    report = export_edge(
+        saved,
+        work / "edge",
+        formats.ExportOptions(latency_runs=args.latency_runs),
+        representative=Dataset(x[:NUM_TRAIN]),
+        eval_data=Dataset(x[NUM_TRAIN:], y[NUM_TRAIN:]),
+    )
+    ref = report.reference
+    print(
+        f"Edge benchmark: digits CNN, {platform.platform()}, {os.cpu_count()} cores, "
+        f"{report.num_eval_examples} held-out digits, {args.latency_runs} batch-1 calls"
+    )
+    print(f"{'format':<15}{'size KB':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs TF':>8}{'accuracy':>10}")
+    print(
+        f"{'TF SavedModel':<15}{'-':>9}{ref['latency_p50_ms']:>9.3f}"
+        f"{ref['latency_p99_ms']:>9.3f}{'1.0x':>8}{ref['accuracy']:>10.4f}"
+    )
+    for r in report.formats:
+        if r.error:
+            print(f"{r.format:<15} error: {r.error}")
+            continue
+        print(
+            f"{r.format:<15}{r.size_bytes / 1024:>9.1f}{r.latency_p50_ms:>9.3f}"
+            f"{r.latency_p99_ms:>9.3f}{r.speedup_p50:>7.1f}x{r.accuracy:>10.4f}"
+        )
+
+    f32, i8, onnx = (report.result(f) for f in ("float32", "int8", "onnx"))
+    targets = [
+        ("TFLite float32 >= 10x faster than SavedModel", f32.speedup_p50, f32.speedup_p50 >= 10),
+        ("ONNX Runtime >= 3x faster than SavedModel", onnx.speedup_p50, onnx.speedup_p50 >= 3),
+        (
+            "int8 file <= 0.3x float32 file",
+            i8.size_bytes / f32.size_bytes,
+            i8.size_bytes <= 0.3 * f32.size_bytes,
+        ),
+        ("int8 accuracy within 1 point", 100 * i8.accuracy_drop, i8.accuracy_drop <= 0.01),
+    ]
+    weights = {
+        fmt: tflite_ops.buffer_bytes((work / "edge" / formats.FILE_NAMES[fmt]).read_bytes())
+        for fmt in ("float32", "int8")
+    }
+    print(
+        f"Constant buffers (weights): float32 {weights['float32']} B, int8 {weights['int8']} B "
+        f"({weights['int8'] / weights['float32']:.2f}x); the rest of each file is graph, "
+        "tensor names and quantization parameters."
+    )
+    print("Targets:")
+    for name, value, ok in targets:
+        print(f"  {'PASS' if ok else 'MISS'}  {name}: {value:.2f}")
+    print(f"Files: {work / 'edge'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
