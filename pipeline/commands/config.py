@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import yaml
 
+    from pipeline.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # the builder's signature is read to check hparams
+
     from pipeline import config as config_lib
 
     if args.keys:

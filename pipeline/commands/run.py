@@ -57,6 +57,9 @@ def _format_summary(config, outcome, summary) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pipeline.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from components.validation_gate.anomalies import format_anomalies
     from pipeline.config import load_config
     from pipeline.runner import run_pipeline
