@@ -201,6 +201,7 @@ def format_table(report: EdgeReport) -> str:
         elif r.gate_failures:
             lines.append(f"  {r.format}: not blessed: {'; '.join(r.gate_failures)}")
         if r.needs_flex:
-            lines.append(f"  {r.format}: needs Flex ops: {', '.join(r.ops)}")
+            flex = [op for op in r.ops if op.startswith("Flex")]
+            lines.append(f"  {r.format}: needs the Flex delegate for {', '.join(flex)}")
     lines.extend(f"  note: {n}" for n in report.notes)
     return "\n".join(lines)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from components.edge_export import formats
 from components.edge_export.data import Dataset
 from components.edge_export.export import export_edge
+from components.edge_export.report import format_table
 from components.edge_export.signature import NotASavedModelError
 from tests.edge.conftest import LATENCY_RUNS
 
@@ -49,6 +52,19 @@ def test_op_tflite_cannot_express_is_named_and_onnx_still_produced(tmp_path):
     onnx = report.result("onnx")
     assert onnx.blessed, (onnx.error, onnx.gate_failures)
     assert (tmp_path / "out" / "model.onnx").is_file()
+
+    # Where the model truly needs Flex and the user allows it, report and metadata say so.
+    flex = export_edge(
+        saved,
+        tmp_path / "flex",
+        formats.ExportOptions(formats=("float32",), allow_flex=True, **FAST),
+        representative=Dataset(x),
+    )
+    assert flex.needs_flex and flex.result("float32").needs_flex
+    assert "FlexMatrixDeterminant" in flex.result("float32").ops
+    meta = json.loads((tmp_path / "flex" / "metadata.json").read_text())
+    assert meta["needs_flex"] is True and meta["formats"]["float32"]["needs_flex"] is True
+    assert "needs the Flex delegate for FlexMatrixDeterminant" in format_table(flex)
 
 
 def test_op_onnx_cannot_express_is_named_and_tflite_still_produced(tmp_path):
