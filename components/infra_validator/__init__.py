@@ -1,0 +1,1 @@
+"""InfraValidator: serves the candidate model in the embedded server and checks the answers."""
