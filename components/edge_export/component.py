@@ -34,6 +34,7 @@ class EdgeExportSpec(types.ComponentSpec):
         "num_parity": ExecutionParameter(type=int, optional=True),
         "num_representative": ExecutionParameter(type=int, optional=True),
         "latency_runs": ExecutionParameter(type=int, optional=True),
+        "edge_spec": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -75,6 +76,7 @@ class EdgeExport(base_component.BaseComponent):
         num_parity: int | None = None,
         num_representative: int | None = None,
         latency_runs: int | None = None,
+        edge_spec: str | None = None,
     ) -> None:
         """Builds the component.
 
@@ -99,6 +101,8 @@ class EdgeExport(base_component.BaseComponent):
           num_parity: Eval examples for the max abs difference (default 200).
           num_representative: Train examples for int8 calibration (default 200).
           latency_runs: Timed batch-1 calls per format (default 200).
+          edge_spec: JSON of a ``models.edge.EdgeSpec`` (labels, input range, ...) used
+            when the SavedModel has no ``assets.extra/edge_spec.json``.
         """
         spec = EdgeExportSpec(
             model=model,
@@ -119,5 +123,6 @@ class EdgeExport(base_component.BaseComponent):
             num_parity=num_parity,
             num_representative=num_representative,
             latency_runs=latency_runs,
+            edge_spec=edge_spec,
         )
         super().__init__(spec=spec)

@@ -181,17 +181,36 @@ def convert_onnx(loaded: Any, sig: EdgeSignature, options: fmts.ExportOptions) -
     import onnxruntime as ort
     import tensorflow as tf
     import tf2onnx
-
-    fn = edge_function(loaded, sig, None)
-    spec = tf.TensorSpec(
-        [None, *sig.example_shape()], tf.as_dtype(sig.input.dtype), name=sig.input.name
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
     )
+
+    # Freeze first: tf2onnx's from_function keeps captured non-variable tensors (e.g. the
+    # min/max constants of a tf.Transform layer) as extra graph inputs.
+    concrete = edge_function(loaded, sig, None).get_concrete_function()
+    try:
+        frozen = convert_variables_to_constants_v2(
+            concrete, lower_control_flow=False, aggressive_inlining=True
+        )
+    except Exception as e:  # noqa: BLE001 - freezing raises several types.
+        cause = f"cannot freeze the signature: {_last_error_line(str(e))}"
+        raise FormatError(fmts.ONNX, cause) from e
+    inputs = [t.name for t in frozen.inputs if t.dtype != tf.resource]
+    outputs = [t.name for t in frozen.outputs]
+    if len(inputs) != 1:
+        raise FormatError(
+            fmts.ONNX, f"the frozen signature has inputs {inputs}; edge formats need exactly one"
+        )
     collector = _OpCollector()
     tf2onnx_logger = logging.getLogger("tf2onnx")
     tf2onnx_logger.addHandler(collector)
     try:
-        model_proto, _ = tf2onnx.convert.from_function(
-            fn, input_signature=[spec], opset=options.opset
+        model_proto, _ = tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(add_shapes=True),
+            input_names=inputs,
+            output_names=outputs,
+            opset=options.opset,
+            tensors_to_rename={inputs[0]: sig.input.name, outputs[0]: sig.output.name},
         )
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many types.
         raise FormatError(fmts.ONNX, f"tf2onnx failed: {_last_error_line(str(e))}") from e
@@ -202,6 +221,12 @@ def convert_onnx(loaded: Any, sig: EdgeSignature, options: fmts.ExportOptions) -
             fmts.ONNX,
             f"ops tf2onnx cannot express in ONNX opset {options.opset}: "
             f"{', '.join(sorted(set(collector.ops)))}",
+        )
+    graph_inputs = [i.name for i in model_proto.graph.input]
+    if graph_inputs != [sig.input.name]:
+        raise FormatError(
+            fmts.ONNX,
+            f"the ONNX graph has inputs {graph_inputs}; expected only {sig.input.name!r}",
         )
     data = model_proto.SerializeToString()
     try:

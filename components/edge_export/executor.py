@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,13 @@ class Executor(base_executor.BaseExecutor):
             num_parity=int(props.get("num_parity", 200)),
             num_representative=int(props.get("num_representative", 200)),
             latency_runs=int(props.get("latency_runs", 200)),
+            edge_spec=_parse_spec(props.get("edge_spec")),
         )
-        feature = props.get("feature_key") or _spec_input_name(model_dir, options.signature)
+        feature = props.get("feature_key") or (
+            options.edge_spec.input_name
+            if options.edge_spec and not edge_lib.read_edge_spec(model_dir)
+            else _spec_input_name(model_dir, options.signature)
+        )
         label = props.get("label_key", "label")
         examples = input_dict["examples"]
         train_uri = artifact_utils.get_split_uri(examples, props.get("train_split", "train"))
@@ -91,6 +97,15 @@ class Executor(base_executor.BaseExecutor):
         all_blessed = bool(report.formats) and len(blessed) == len(report.formats)
         report_artifact.set_int_custom_property("all_blessed", int(all_blessed))
         report_artifact.set_string_custom_property("summary", format_table(report))
+
+
+def _parse_spec(text: str | None) -> edge_lib.EdgeSpec | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"edge_spec must be a JSON object. Received: {text!r}")
+    return edge_lib.EdgeSpec.from_dict(data)
 
 
 def _spec_input_name(model_dir: str, signature: str) -> str:

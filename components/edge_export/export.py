@@ -61,7 +61,7 @@ def export_edge(
     loaded = load_saved_model(model_dir)
     report = EdgeReport(model_dir=str(model_dir), signature=options.signature)
     try:
-        sig = resolve_signature(loaded, model_dir, options.signature)
+        sig = resolve_signature(loaded, model_dir, options.signature, options.edge_spec)
         shape = sig.example_shape()
     except SignatureError as e:
         # Nothing can be converted; every requested format says why.

@@ -129,6 +129,7 @@ class ExportOptions:
       latency_runs: Timed batch-1 calls per format (after warm-up).
       max_accuracy_drop: Accuracy drop allowed for quantized formats (fraction).
       gate_overrides: Per-format gates replacing the defaults.
+      edge_spec: Edge spec (``models.edge.EdgeSpec``) used when the SavedModel declares none.
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -142,6 +143,7 @@ class ExportOptions:
     latency_runs: int = 200
     max_accuracy_drop: float = 0.01
     gate_overrides: dict[str, Gate] = dataclasses.field(default_factory=dict)
+    edge_spec: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_formats(self.formats))

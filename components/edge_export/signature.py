@@ -103,9 +103,14 @@ def load_saved_model(model_dir: str | Path) -> Any:
 
 
 def resolve_signature(
-    loaded: Any, model_dir: str | Path, key: str = edge_lib.EDGE_SIGNATURE
+    loaded: Any,
+    model_dir: str | Path,
+    key: str = edge_lib.EDGE_SIGNATURE,
+    fallback_spec: edge_lib.EdgeSpec | None = None,
 ) -> EdgeSignature:
     """Finds signature ``key`` of a loaded SavedModel and checks it can feed edge formats.
+
+    The model's own edge spec (``assets.extra/edge_spec.json``) wins over ``fallback_spec``.
 
     Raises:
       SignatureError: The signature is missing, has not exactly one input, or takes strings.
@@ -128,7 +133,7 @@ def resolve_signature(
             "enter TFLite builtins: declare a numeric edge signature (e.g. token ids)"
         )
     outputs = fn.structured_outputs
-    spec = edge_lib.read_edge_spec(model_dir)
+    spec = edge_lib.read_edge_spec(model_dir) or fallback_spec
     out_name = _pick_output(outputs, spec, key)
     out_spec = outputs[out_name]
     return EdgeSignature(

@@ -59,16 +59,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--num-parity", type=int, default=200, help="Parity examples.")
     parser.add_argument("--latency-runs", type=int, default=200, help="Timed calls per format.")
+    parser.add_argument(
+        "--edge-spec",
+        metavar="JSON_FILE",
+        help="Edge spec (labels, input range, normalization; see models/edge.py) for a "
+        "SavedModel that declares none in assets.extra/edge_spec.json.",
+    )
     parser.add_argument("--json", action="store_true", help="Print the JSON report instead.")
 
 
 def main(args: argparse.Namespace) -> int:
     import json
+    import logging
     from pathlib import Path
 
     from pipeline.errors import DlpipeError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TF and tf2onnx log deprecations of their own internals at WARNING: not the user's concern.
+    for name in ("tensorflow", "tf2onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     from components.edge_export import data as data_lib
     from components.edge_export import formats as fmts
     from components.edge_export.export import export_edge
@@ -78,7 +88,12 @@ def main(args: argparse.Namespace) -> int:
     model = Path(args.model)
     if not is_saved_model_dir(model):
         load_saved_model(model)  # Raises NotASavedModelError naming what is there.
+    from models import edge as edge_lib
+
     try:
+        spec = None
+        if args.edge_spec:
+            spec = edge_lib.EdgeSpec.from_dict(json.loads(Path(args.edge_spec).read_text()))
         options = fmts.ExportOptions(
             formats=fmts.parse_formats(args.formats),
             signature=args.signature,
@@ -88,12 +103,13 @@ def main(args: argparse.Namespace) -> int:
             gate_overrides=fmts.parse_gate_overrides(args.gates),
             num_parity=args.num_parity,
             latency_runs=args.latency_runs,
+            edge_spec=spec,
         )
-    except (ValueError, json.JSONDecodeError) as e:
+    except (OSError, TypeError, ValueError) as e:
         raise DlpipeError(str(e)) from e
     feature = args.feature_key
     if feature is None and (args.representative_data or args.eval_data):
-        feature = _input_name(model, args.signature)
+        feature = _input_name(model, args.signature, spec)
     try:
         representative = (
             data_lib.load_data(args.representative_data, feature, None)
@@ -115,14 +131,16 @@ def main(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_SOME_FORMATS_FAILED
 
 
-def _input_name(model: os.PathLike, signature: str) -> str:
-    """The input name declared by the model's edge spec, else the signature's input."""
+def _input_name(model: os.PathLike, signature: str, fallback_spec: object | None) -> str:
+    """The input name of the model's edge spec, else of ``fallback_spec``, else the signature's."""
     from components.edge_export.signature import load_saved_model
     from models import edge as edge_lib
 
-    spec = edge_lib.read_edge_spec(model)
-    if spec is not None:
-        return spec.input_name
+    declared = edge_lib.read_edge_spec(model)
+    if declared is not None:
+        return declared.input_name
+    if fallback_spec is not None:
+        return fallback_spec.input_name
     fn = load_saved_model(model).signatures.get(signature)
     inputs = fn.structured_input_signature[1] if fn is not None else {}
     # Several or no inputs: the export reports the signature problem per format.

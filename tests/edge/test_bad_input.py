@@ -96,7 +96,15 @@ def test_unknown_rank_names_the_input_unless_the_spec_fixes_the_shape(tmp_path):
     report = export_edge(saved, tmp_path / "out", formats.ExportOptions(**FAST))
     for result in report.formats:
         assert "input 'values' of signature 'edge' has unknown rank" in result.error
-    # Declaring the shape in the model's edge spec is the fix.
+    # Declaring the shape in an edge spec is the fix: given to the exporter...
+    spec = edge.EdgeSpec(input_name="values", input_shape=(4,), output_name="y", task="regression")
+    report = export_edge(
+        saved,
+        tmp_path / "out1",
+        formats.ExportOptions(formats=("float32",), edge_spec=spec, **FAST),
+    )
+    assert report.blessed_formats == ["float32"]
+    # ... or, better, saved with the model.
     edge.write_edge_spec(
         saved,
         edge.EdgeSpec(input_name="values", input_shape=(4,), output_name="y", task="regression"),
