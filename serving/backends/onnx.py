@@ -44,6 +44,35 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def check_blessed(meta: Mapping[str, Any], model_file: Path) -> None:
+    """Refuses a file the edge export report did not bless (its parity check failed).
+
+    Raises:
+      ServingError: FAILED_PRECONDITION naming the file and the report's verdict.
+    """
+    formats = meta.get("formats")
+    if not isinstance(formats, Mapping):
+        return
+    for fmt, entry in formats.items():
+        if isinstance(entry, Mapping) and entry.get("file") == model_file.name:
+            if entry.get("blessed") is False:
+                raise ServingError(
+                    Code.FAILED_PRECONDITION,
+                    f"{model_file} ({fmt}) was not blessed by the edge export report "
+                    f"(max_abs_diff={entry.get('max_abs_diff')}); refusing to serve it",
+                )
+
+
+def edge_names(meta: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The single input and output names metadata.json declares, if any."""
+    names = []
+    for key in ("input", "output"):
+        entry = meta.get(key)
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        names.append(name if isinstance(name, str) and name else None)
+    return names[0], names[1]
+
+
 def signature_name_from(meta: Mapping[str, Any]) -> str:
     name = meta.get("signature_name") or meta.get("signature")
     return name if isinstance(name, str) and name else DEFAULT_SIGNATURE
@@ -67,20 +96,31 @@ class OnnxServable(Servable):
             )
         except Exception as e:  # onnxruntime raises its own exception types
             raise ServingError(Code.UNKNOWN, f"Failed to load ONNX model {model}: {e}") from e
-        name = signature_name_from(read_metadata(self.path))
-        self._names = {alias(i.name): i.name for i in self._session.get_inputs()}
-        self._out_names = [o.name for o in self._session.get_outputs()]
+        meta = read_metadata(self.path)
+        check_blessed(meta, model)
+        name = signature_name_from(meta)
+        ins, outs = self._session.get_inputs(), self._session.get_outputs()
+        in_name, out_name = edge_names(meta)
+        # Clients use the names metadata.json declares when the graph has one input/output.
+        self._in_alias = {i.name: (in_name if in_name and len(ins) == 1 else alias(i.name))
+                          for i in ins}
+        self._out_alias = {o.name: (out_name if out_name and len(outs) == 1 else alias(o.name))
+                           for o in outs}
+        self._names = {a: n for n, a in self._in_alias.items()}
+        self._out_names = [o.name for o in outs]
         self._signatures = {
             name: Signature(
                 name=name,
                 method_name=PREDICT_METHOD,
-                inputs={alias(i.name): self._spec(i) for i in self._session.get_inputs()},
-                outputs={alias(o.name): self._spec(o) for o in self._session.get_outputs()},
+                inputs={self._in_alias[i.name]: self._spec(i, self._in_alias[i.name])
+                        for i in ins},
+                outputs={self._out_alias[o.name]: self._spec(o, self._out_alias[o.name])
+                         for o in outs},
             )
         }
 
     @staticmethod
-    def _spec(arg: Any) -> TensorSpec:
+    def _spec(arg: Any, name: str) -> TensorSpec:
         if arg.type not in _ORT_TYPES:
             raise ServingError(
                 Code.UNIMPLEMENTED, f"Unsupported ONNX type {arg.type} of {arg.name}"
@@ -88,7 +128,7 @@ class OnnxServable(Servable):
         shape = None if arg.shape is None else tuple(
             d if isinstance(d, int) and d >= 0 else None for d in arg.shape
         )
-        return TensorSpec(alias(arg.name), _ORT_TYPES[arg.type], shape, arg.name)
+        return TensorSpec(name, _ORT_TYPES[arg.type], shape, arg.name)
 
     @property
     def signatures(self) -> Mapping[str, Signature]:
@@ -100,4 +140,4 @@ class OnnxServable(Servable):
             results = self._session.run(self._out_names, feed)
         except Exception as e:  # onnxruntime's InvalidArgument, Fail, ...
             raise invalid_argument(f"ONNX Runtime rejected the inputs: {e}") from e
-        return {alias(n): r for n, r in zip(self._out_names, results, strict=False)}
+        return {self._out_alias[n]: r for n, r in zip(self._out_names, results, strict=True)}

@@ -16,7 +16,12 @@ import numpy as np
 
 from serving import tensors
 from serving.backends.base import PREDICT_METHOD, Servable, Signature, TensorSpec
-from serving.backends.onnx import alias, read_metadata, signature_name_from
+from serving.backends.onnx import (
+    alias,
+    check_blessed,
+    read_metadata,
+    signature_name_from,
+)
 from serving.errors import Code, ServingError, invalid_argument
 
 PREFERRED_FILES = ("model_float32.tflite", "model.tflite")
@@ -56,7 +61,9 @@ class TfliteServable(Servable):
         interp = self._pool.queue[0]
         sig_list = interp.get_signature_list()
         self._tfl_signature = next(iter(sig_list)) if sig_list else None
-        name = signature_name_from(read_metadata(self.path))
+        meta = read_metadata(self.path)
+        check_blessed(meta, self.model_file)
+        name = signature_name_from(meta)
         if self._tfl_signature is not None:
             runner = interp.get_signature_runner(self._tfl_signature)
             ins = runner.get_input_details()

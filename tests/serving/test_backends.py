@@ -34,7 +34,13 @@ def edge_root(tmp_path_factory: pytest.TempPathFactory, exports) -> Path:
     # with its trackable owner converts (what components/edge_export does too).
     converter = tf.lite.TFLiteConverter.from_concrete_functions([edge], loaded)
     (version_dir / "model_float32.tflite").write_bytes(converter.convert())
-    (version_dir / "metadata.json").write_text(json.dumps({"signature_name": "serving_default"}))
+    # The edge export's metadata.json (components/edge_export/metadata.py), trimmed.
+    (version_dir / "metadata.json").write_text(json.dumps({
+        "input": {"name": "image", "shape": [None, 8, 8], "dtype": "float32"},
+        "output": {"name": "probabilities", "shape": [None, 10], "dtype": "float32"},
+        "formats": {"onnx": {"file": "model.onnx", "blessed": True},
+                    "float32": {"file": "model_float32.tflite", "blessed": True}},
+    }))
     return root
 
 
@@ -62,8 +68,8 @@ def test_backend_serves_the_same_answers_over_rest_and_grpc(backend: str, edge_r
         client = GrpcClient("127.0.0.1", server.grpc_port)
         try:
             out = client.predict("digits", {"image": images})
-            (name,) = out
-            np.testing.assert_allclose(out[name], want, rtol=1e-4, atol=1e-6)
+            assert list(out) == ["probabilities"]  # the names metadata.json declares
+            np.testing.assert_allclose(out["probabilities"], want, rtol=1e-4, atol=1e-6)
             sig = client.signature_defs("digits").signature_def["serving_default"]
             assert list(sig.inputs) == ["image"]
             assert [d.size for d in sig.inputs["image"].tensor_shape.dim][1:] == [8, 8]
@@ -94,5 +100,27 @@ def test_backend_ignores_dirs_without_its_model_file(tmp_path: Path, edge_root: 
     try:
         core.set_models([ServedModel("digits", base_path=str(base))])
         assert [v for v, _ in core.version_status("digits")] == [1]
+    finally:
+        core.stop()
+
+
+def test_file_the_edge_report_did_not_bless_is_not_served(tmp_path: Path,
+                                                          edge_root: Path) -> None:
+    import shutil
+
+    from serving.config import ServedModel
+    from serving.core import CoreOptions, ServerCore
+
+    base = tmp_path / "digits"
+    shutil.copytree(edge_root / "digits" / "1", base / "1")
+    meta = json.loads((base / "1" / "metadata.json").read_text())
+    meta["formats"]["onnx"].update(blessed=False, max_abs_diff=0.3)
+    (base / "1" / "metadata.json").write_text(json.dumps(meta))
+    core = ServerCore(CoreOptions(backend="onnx", poll_seconds=0))
+    try:
+        core.set_models([ServedModel("digits", base_path=str(base))])
+        ((version, status),) = core.version_status("digits")
+        assert status.state == "END"
+        assert "was not blessed by the edge export report" in status.error.message
     finally:
         core.stop()
