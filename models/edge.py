@@ -27,6 +27,8 @@ SERVING_SIGNATURE = "serving_default"
 """Signature for REST/gRPC clients: raw input tensor -> probabilities and class id."""
 CLASSIFY_SIGNATURE = "classify"
 """Signature taking serialized tf.Example strings (``inputs``: string [batch])."""
+CLASS_ID_OUTPUT = "class_id"
+"""``serving_default``'s extra output for classifiers: the arg-max class index (int64)."""
 EDGE_SPEC_FILE = "assets.extra/edge_spec.json"
 """Where the edge spec sits inside a SavedModel directory."""
 
@@ -140,6 +142,7 @@ def export_with_edge_signatures(
     spec: EdgeSpec,
     preprocess: Callable[[Any], Any] | None = None,
     edge_model: Any | None = None,
+    trackables: dict[str, Any] | None = None,
 ) -> Path:
     """Saves ``model`` as a SavedModel with ``edge``, ``serving_default`` and ``classify``.
 
@@ -156,6 +159,8 @@ def export_with_edge_signatures(
       preprocess: Optional TF function applied to the raw input in the graph.
       edge_model: Model used by the ``edge`` signature (default: ``model`` with recurrent
         layers unrolled, see ``unroll_recurrent_layers``).
+      trackables: Objects ``preprocess`` uses that own variables or resources (e.g. the
+        tf.Transform layer), attached to the saved module by name so they are saved.
 
     Returns:
       The export directory.
@@ -172,6 +177,8 @@ def export_with_edge_signatures(
     module = tf.Module()
     module.model = model
     module.edge_model = edge_model
+    for name, trackable in (trackables or {}).items():
+        setattr(module, name, trackable)
 
     def forward(net: Any, raw: Any) -> Any:
         x = preprocess(raw) if preprocess is not None else raw
@@ -186,7 +193,7 @@ def export_with_edge_signatures(
         out = forward(module.model, x)
         result = {spec.output_name: out}
         if spec.task == "classification":
-            result["class_id"] = tf.argmax(out, axis=-1, output_type=tf.int64)
+            result[CLASS_ID_OUTPUT] = tf.argmax(out, axis=-1, output_type=tf.int64)
         return result
 
     example_dtype = tf.float32 if dtype.is_floating else tf.int64
@@ -212,7 +219,12 @@ def export_with_edge_signatures(
         SERVING_SIGNATURE: serving.get_concrete_function(),
         CLASSIFY_SIGNATURE: classify.get_concrete_function(),
     }
+    from models import export
+
     export_dir = Path(export_dir)
-    tf.saved_model.save(module, str(export_dir), signatures=signatures)
+    method = export.CLASSIFY_METHOD if spec.task == "classification" else export.REGRESS_METHOD
+    export.save_with_signatures(
+        module, export_dir, signatures, method_names={CLASSIFY_SIGNATURE: method}
+    )
     write_edge_spec(export_dir, spec)
     return export_dir

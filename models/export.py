@@ -30,13 +30,21 @@ def save_with_signatures(
       signatures: Signature name -> concrete function.
       method_names: Signature name -> method name, for non-Predict signatures.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
     export_dir = Path(export_dir)
     tf.saved_model.save(module, str(export_dir), signatures=signatures)
-    if not method_names:
-        return
-    pb_path = export_dir / "saved_model.pb"
+    if method_names:
+        set_method_names(export_dir, method_names)
+
+
+def set_method_names(export_dir: str | Path, method_names: dict[str, str]) -> None:
+    """Rewrites the method name of the named signatures in ``saved_model.pb``.
+
+    Raises:
+      ValueError: naming the signature that is not in the SavedModel and those that are.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb_path = Path(export_dir) / "saved_model.pb"
     saved_model = saved_model_pb2.SavedModel.FromString(pb_path.read_bytes())
     for meta_graph in saved_model.meta_graphs:
         for name, method in method_names.items():

@@ -121,6 +121,37 @@ class PushConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class InfraValidateConfig:
+    enabled: bool = _field(
+        True, "Load the candidate in the embedded model server and query it over REST and "
+        "gRPC before pushing; the Pusher requires this blessing."
+    )
+    num_examples: int = _field(32, "Eval examples sent to the server.", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EdgeConfig:
+    enabled: bool = _field(True, "Convert the blessed model to TFLite/ONNX and push them.")
+    formats: list = _field(
+        None,
+        "Formats to produce: float32, float16, dynamic_range, int8, onnx.",
+        default_factory=lambda: ["float32", "float16", "dynamic_range", "int8", "onnx"],
+    )
+    int8_io: str = _field(
+        "float32", "Tensor type of the int8 model's input and output.",
+        choices=("float32", "int8", "uint8"),
+    )
+    max_accuracy_drop: float = _field(
+        0.01, "Accuracy drop allowed for quantized formats (int8 gate).",
+        minimum=0.0, maximum=1.0,
+    )
+    edge_root: str = _field(
+        "", "Edge models land in <edge_root>/<model_name>/<version>/. "
+        "Default: <output_root>/edge."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class BeamConfig:
     direct_num_workers: int = _field(
         1, "Workers for Beam's DirectRunner (0: one per core).", minimum=0
@@ -137,6 +168,10 @@ class BeamConfig:
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = _field("digits_cnn", "Pipeline name (also names the MLMD context).")
+    task: str = _field(
+        "models.digits.features",
+        "Module owning the task's facts: feature and label names, shapes, signatures.",
+    )
     output_root: str = _field(
         "runs", "Directory holding the pipeline root, ML Metadata and the serving root."
     )
@@ -146,7 +181,11 @@ class PipelineConfig:
     transform: TransformConfig = _field(None, "Transform.", default_factory=TransformConfig)
     train: TrainConfig = _field(None, "Training.", default_factory=TrainConfig)
     evaluate: EvaluateConfig = _field(None, "Evaluation.", default_factory=EvaluateConfig)
+    infra_validate: InfraValidateConfig = _field(
+        None, "Infra validation.", default_factory=InfraValidateConfig
+    )
     push: PushConfig = _field(None, "Push.", default_factory=PushConfig)
+    edge: EdgeConfig = _field(None, "Edge export.", default_factory=EdgeConfig)
     beam: BeamConfig = _field(None, "Beam options.", default_factory=BeamConfig)
 
     # Derived locations: one place computes them.
@@ -171,6 +210,12 @@ class PipelineConfig:
     @property
     def serving_model_dir(self) -> Path:
         return self.serving_root / self.push.model_name
+
+    @property
+    def edge_root(self) -> Path:
+        if self.edge.edge_root:
+            return Path(self.edge.edge_root).expanduser().resolve()
+        return self.root / "edge"
 
     @property
     def data_dir(self) -> Path:
@@ -339,6 +384,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = apply_overrides(data, overrides or [])
     config = _build(PipelineConfig, data, "")
     _check_hparams(config.train)
+    _check_edge_formats(config.edge)
     schema_file = config.validate.schema_file
     if schema_file:
         resolved = (path.parent / Path(schema_file).expanduser()).resolve()
@@ -381,6 +427,18 @@ def _check_hparams(train: TrainConfig) -> None:
             raise ConfigError(
                 f"Config key '{key}' must be {_describe(tp)}. Received: {key}={value!r}."
             )
+
+
+EDGE_FORMATS = ("float32", "float16", "dynamic_range", "int8", "onnx")
+
+
+def _check_edge_formats(edge: EdgeConfig) -> None:
+    bad = [f for f in edge.formats if f not in EDGE_FORMATS]
+    if bad or not edge.formats:
+        raise ConfigError(
+            f"Config key 'edge.formats' must be a non-empty list of {', '.join(EDGE_FORMATS)}. "
+            f"Received: edge.formats={edge.formats!r}."
+        )
 
 
 def _matches(value: Any, tp: Any) -> bool:

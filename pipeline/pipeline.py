@@ -5,7 +5,9 @@ no model code: Transform and Trainer get their functions by dotted path from the
 Every orchestrator (LocalDagRunner here) runs what this returns.
 
 ExampleGen -> StatisticsGen -> SchemaGen/ImportSchemaGen -> ExampleValidator
-  -> ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed) -> Pusher
+  -> ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed)
+  -> InfraValidator (embedded server, REST + gRPC) -> Pusher
+  -> EdgeExport (TFLite, ONNX; each checked against the SavedModel) -> EdgePusher
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import json
 
 from pipeline.config import PipelineConfig
 
-EXAMPLES_SIGNATURE = "classify"
-"""Signature TFMA evaluates: serialized tf.Example in, ``scores`` out."""
 PREDICTION_KEY = "scores"
-LABEL_KEY = "label"
+"""Output of a Classify signature (TF Serving's contract) that TFMA scores."""
 ACCURACY = "sparse_categorical_accuracy"
+
+
+def task_facts(config: PipelineConfig):
+    """The task's facts module (label key, signature names), named by ``config.task``."""
+    import importlib
+
+    return importlib.import_module(config.task)
 
 
 def eval_config(config: PipelineConfig):
@@ -30,6 +37,7 @@ def eval_config(config: PipelineConfig):
     """
     import tensorflow_model_analysis as tfma
 
+    task = task_facts(config)
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(
             lower_bound={"value": config.evaluate.min_accuracy}
@@ -42,14 +50,14 @@ def eval_config(config: PipelineConfig):
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name=EXAMPLES_SIGNATURE,
-                label_key=LABEL_KEY,
+                signature_name=task.EXAMPLES_SIGNATURE,
+                label_key=task.LABEL_KEY,
                 prediction_key=PREDICTION_KEY,
                 model_type="tf_generic",
                 preprocessing_function_names=[],
             )
         ],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LABEL_KEY])],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[task.LABEL_KEY])],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -64,7 +72,7 @@ def eval_config(config: PipelineConfig):
                                 threshold=accuracy_threshold,
                             ),
                             tfma.PerSliceMetricThreshold(
-                                slicing_specs=[tfma.SlicingSpec(feature_keys=[LABEL_KEY])],
+                                slicing_specs=[tfma.SlicingSpec(feature_keys=[task.LABEL_KEY])],
                                 threshold=tfma.MetricThreshold(
                                     value_threshold=tfma.GenericValueThreshold(
                                         lower_bound={
@@ -108,6 +116,9 @@ def create_pipeline(config: PipelineConfig):
     from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
     from tfx.types import Channel, standard_artifacts
 
+    from components.edge_export.component import EdgeExport
+    from components.edge_pusher.component import EdgePusher
+    from components.infra_validator.component import InfraValidator
     from components.pusher.component import Pusher
     from components.validation_gate.component import ValidationGate
     from pipeline.ingest import INPUT_PATTERN
@@ -184,9 +195,18 @@ def create_pipeline(config: PipelineConfig):
         eval_config=eval_config(config),
     )
 
+    infra_validator = None
+    if config.infra_validate.enabled:
+        infra_validator = InfraValidator(
+            model=trainer.outputs["model"],
+            examples=examples,
+            num_examples=config.infra_validate.num_examples,
+        )
+
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"] if infra_validator else None,
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=str(config.serving_model_dir)
@@ -194,21 +214,31 @@ def create_pipeline(config: PipelineConfig):
         ),
     )
 
+    components = [example_gen, statistics_gen, schema_gen, example_validator, gate, transform,
+                  trainer, baseline, evaluator]
+    components += [infra_validator, pusher] if infra_validator else [pusher]
+    if config.edge.enabled:
+        edge_export = EdgeExport(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            examples=examples,  # raw features: the edge signature takes raw input
+            formats=",".join(config.edge.formats),
+            int8_io=config.edge.int8_io,
+            max_accuracy_drop=config.edge.max_accuracy_drop,
+            label_key=task_facts(config).LABEL_KEY,
+        )
+        edge_pusher = EdgePusher(
+            edge_models=edge_export.outputs["edge_models"],
+            pushed_model=pusher.outputs["pushed_model"],
+            edge_root=str(config.edge_root),
+            model_name=config.push.model_name,
+        )
+        components += [edge_export, edge_pusher]
+
     return tfx_pipeline.Pipeline(
         pipeline_name=config.name,
         pipeline_root=str(config.pipeline_root),
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            gate,
-            transform,
-            trainer,
-            baseline,
-            evaluator,
-            pusher,
-        ],
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             str(config.metadata_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
@@ -21,6 +22,9 @@ class RunSummary:
     per_class_accuracy: dict[str, float] = dataclasses.field(default_factory=dict)
     baseline_diff: dict[str, float] = dataclasses.field(default_factory=dict)
     anomalies: list = dataclasses.field(default_factory=list)
+    edge_report: dict = dataclasses.field(default_factory=dict)
+    edge_pushed_path: str = ""
+    edge_pushed_formats: str = ""
     artifacts: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -77,11 +81,11 @@ def _prop(artifact, name: str):
     return getattr(value, kind) if kind else None
 
 
-def read_evaluation(uri: str, summary: RunSummary) -> None:
+def read_evaluation(uri: str, summary: RunSummary, label_key: str) -> None:
     """Fills metrics, per-class accuracy, baseline diff and the validation reason."""
     import tensorflow_model_analysis as tfma
 
-    from pipeline.pipeline import ACCURACY, LABEL_KEY
+    from pipeline.pipeline import ACCURACY
 
     for slice_metrics in tfma.load_metrics(uri):
         keys = slice_metrics.slice_key.single_slice_keys
@@ -95,7 +99,7 @@ def read_evaluation(uri: str, summary: RunSummary) -> None:
                 if kv.key.model_name in ("", "candidate"):
                     target[kv.key.name] = value
             elif (
-                len(keys) == 1 and keys[0].column == LABEL_KEY and kv.key.name == ACCURACY
+                len(keys) == 1 and keys[0].column == label_key and kv.key.name == ACCURACY
                 and not kv.key.is_diff and kv.key.model_name in ("", "candidate")
             ):
                 summary.per_class_accuracy[str(keys[0].int64_value)] = value
@@ -140,11 +144,24 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
         summary.blessed = bool(_prop(blessing, "blessed"))
     evaluation = outputs.get("Evaluator.evaluation")
     if evaluation is not None and Path(evaluation.uri).exists():
-        read_evaluation(evaluation.uri, summary)
+        from pipeline.pipeline import task_facts
+
+        read_evaluation(evaluation.uri, summary, task_facts(config).LABEL_KEY)
     pushed = outputs.get("Pusher.pushed_model")
     if pushed is not None:
         summary.pushed = bool(_prop(pushed, "pushed"))
         summary.pushed_version = _prop(pushed, "pushed_version") or ""
         summary.pushed_path = _prop(pushed, "pushed_destination") or ""
         summary.push_reason = _prop(pushed, "push_reason") or ""
+    edge_report = outputs.get("EdgeExport.edge_report")
+    if edge_report is not None:
+        from components.edge_export.formats import REPORT_FILE
+
+        path = Path(edge_report.uri) / REPORT_FILE
+        if path.is_file():
+            summary.edge_report = json.loads(path.read_text())
+    edge_pushed = outputs.get("EdgePusher.pushed_edge_model")
+    if edge_pushed is not None and _prop(edge_pushed, "pushed"):
+        summary.edge_pushed_path = _prop(edge_pushed, "pushed_destination") or ""
+        summary.edge_pushed_formats = _prop(edge_pushed, "pushed_formats") or ""
     return summary

@@ -15,28 +15,6 @@ from typing import Any
 
 from models.digits import features
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-
-
-def set_method_names(export_dir: Path, method_names: dict[str, str]) -> None:
-    """Rewrites signature method_names in ``saved_model.pb`` (tf.saved_model.save writes
-    ``tensorflow/serving/predict`` for every signature)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    pb = Path(export_dir) / "saved_model.pb"
-    sm = saved_model_pb2.SavedModel()
-    sm.ParseFromString(pb.read_bytes())
-    for mg in sm.meta_graphs:
-        for name, method in method_names.items():
-            if name not in mg.signature_def:
-                raise ValueError(
-                    f"No signature {name!r} in {export_dir}. Received signatures: "
-                    f"{sorted(mg.signature_def)}"
-                )
-            mg.signature_def[name].method_name = method
-    pb.write_bytes(sm.SerializeToString())
-
 
 def build_digits_keras_model(seed: int = 0) -> Any:
     """A tiny untrained digits CNN (deterministic weights for a given seed)."""
@@ -49,56 +27,15 @@ def build_digits_keras_model(seed: int = 0) -> Any:
                      dense_units=16, dropout=0.0)
 
 
-def digits_module(model: Any) -> Any:
-    """A tf.Module with the digits serving signatures around a Keras model."""
-    import tensorflow as tf
-
-    h, w = features.IMAGE_SHAPE
-    image_spec = tf.TensorSpec([None, h, w], tf.float32, name=features.IMAGE_KEY)
-
-    class DigitsServing(tf.Module):
-        def __init__(self, keras_model: Any) -> None:
-            super().__init__()
-            self.model = keras_model
-
-        @tf.function(input_signature=[image_spec])
-        def serve(self, image: Any) -> dict[str, Any]:
-            probs = self.model(image, training=False)
-            return {"probabilities": probs, "class_id": tf.argmax(probs, axis=-1)}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        def classify(self, inputs: Any) -> dict[str, Any]:
-            parsed = tf.io.parse_example(
-                inputs,
-                {features.IMAGE_KEY: tf.io.FixedLenFeature([features.IMAGE_SIZE], tf.float32)},
-            )
-            probs = self.model(tf.reshape(parsed[features.IMAGE_KEY], [-1, h, w]),
-                               training=False)
-            names = tf.constant(features.CLASS_NAMES)
-            classes = tf.tile(names[tf.newaxis, :], [tf.shape(probs)[0], 1])
-            return {"classes": classes, "scores": probs}
-
-        @tf.function(input_signature=[image_spec])
-        def edge(self, image: Any) -> dict[str, Any]:
-            return {"probabilities": self.model(image, training=False)}
-
-    return DigitsServing(model)
-
-
 def export_digits_model(export_dir: Path, model: Any | None = None, seed: int = 0) -> Path:
-    """Writes the digits SavedModel (three signatures) to ``export_dir``."""
-    import tensorflow as tf
+    """Writes the digits SavedModel (three signatures) to ``export_dir``, with the exporter
+    the pipeline's trainer uses; pixels are scaled by 1/16 inside the graph."""
+    from models import edge
 
     model = model if model is not None else build_digits_keras_model(seed)
-    module = digits_module(model)
-    export_dir = Path(export_dir)
-    tf.saved_model.save(
-        module, str(export_dir),
-        signatures={"serving_default": module.serve, "classify": module.classify,
-                    "edge": module.edge},
+    return edge.export_with_edge_signatures(
+        export_dir, model, features.EDGE_SPEC, preprocess=lambda x: x / features.PIXEL_MAX
     )
-    set_method_names(export_dir, {"classify": CLASSIFY_METHOD})
-    return export_dir
 
 
 def export_regress_model(export_dir: Path) -> Path:
@@ -120,10 +57,14 @@ def export_regress_model(export_dir: Path) -> Path:
         def predict(self, x: Any) -> dict[str, Any]:
             return {"y": self.a * x + self.b}
 
+    from models import export
+
     module = HalfPlusTwo()
-    tf.saved_model.save(module, str(export_dir),
-                        signatures={"serving_default": module.predict, "regress": module.regress})
-    set_method_names(Path(export_dir), {"regress": REGRESS_METHOD})
+    export.save_with_signatures(
+        module, export_dir,
+        signatures={"serving_default": module.predict, "regress": module.regress},
+        method_names={"regress": export.REGRESS_METHOD},
+    )
     return Path(export_dir)
 
 

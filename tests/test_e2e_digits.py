@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 EXPECTED_NODES = {
     "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
     "ValidationGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
-    "Pusher",
+    "InfraValidator", "Pusher", "EdgeExport", "EdgePusher",
 }
 COMPLETE, CACHED = 3, 5  # ml_metadata Execution.State
 
@@ -37,7 +37,8 @@ def root(tmp_path_factory) -> Path:
 
 
 def dlpipe_run(cli, root: Path, *overrides: str):
-    result = cli("run", "--set", f"output_root={root}", *[a for o in overrides for a in ("--set", o)])
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    result = cli("run", "--set", f"output_root={root}", *sets)
     match = re.search(r"^Run (\S+)$", result.stdout, re.M)
     assert match, result.stdout + result.stderr
     config = load_config(overrides=[f"output_root={root}", *overrides])
@@ -85,7 +86,7 @@ def test_cold_run_executes_every_component_blesses_and_pushes(first):
     assert "blessed:  yes" in result.stdout
     assert f"pushed:   version 1 -> {config.serving_model_dir / '1'}" in result.stdout
     # Progress: one line per component with its state and duration.
-    assert re.search(r"\[ ?\d+/10\] Trainer\s+executed\s+\d+\.\d s", result.stdout)
+    assert re.search(r"\[ ?\d+/13\] Trainer\s+executed\s+\d+\.\d s", result.stdout)
     # The resolved config and the log are saved with the run; TensorBoard logs are written.
     run_dir = config.pipeline_root / "_runs" / run_id
     assert load_config(run_dir / "config.yaml").train == config.train
@@ -122,6 +123,60 @@ def test_pushed_model_serves_raw_pixels_and_tf_examples(first):
         (version_dir / "saved_model.pb").read_bytes()).meta_graphs[0]
     assert meta.signature_def["classify"].method_name == "tensorflow/serving/classify"
     assert meta.signature_def["serving_default"].method_name == "tensorflow/serving/predict"
+
+
+def test_pushed_model_answers_over_rest_and_grpc(first):
+    """The embedded server loads the deployment the push step wrote (models.config)."""
+    from serving.client import GrpcClient, RestClient
+    from serving.config import read_models_config
+    from serving.server import ModelServer, ServerOptions
+
+    _, _, config = first
+    models_config = config.serving_root / "models.config"
+    assert [c.name for c in read_models_config(models_config).model_config_list.config] == [
+        config.push.model_name]
+    for name in ("docker-compose.yml", "batching_parameters.pbtxt", "monitoring.config"):
+        assert (config.serving_root / name).is_file(), name
+    images, labels = eval_split(config)
+    images, labels = images[:64], labels[:64]
+    server = ModelServer(ServerOptions(
+        grpc_port=0, rest_port=0, model_config_file=str(models_config))).start()
+    try:
+        rest = RestClient(port=server.rest_port)
+        assert rest.status("digits")["model_version_status"][0]["state"] == "AVAILABLE"
+        predictions = rest.predict("digits", instances=images.tolist())["predictions"]
+        rest_classes = np.array([p["class_id"] for p in predictions])
+        assert np.mean(rest_classes == labels) >= 0.90
+        grpc = GrpcClient(port=server.grpc_port)
+        out = grpc.predict("digits", {"image": images.astype(np.float32)})
+        np.testing.assert_array_equal(out["class_id"], rest_classes)
+        grpc.close()
+        rest.close()
+    finally:
+        server.stop()
+
+
+def test_edge_files_pushed_beside_the_served_version(first):
+    import json
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, _, config = first
+    edge_dir = config.edge_root / config.push.model_name / "1"
+    metadata = json.loads((edge_dir / "metadata.json").read_text())
+    assert set(metadata["formats"]) == set(config.edge.formats)
+    assert not metadata["needs_flex"]
+    assert (edge_dir / "labels.txt").read_text().split() == list(features.CLASS_NAMES)
+    images, labels = eval_split(config)
+    interpreter = Interpreter(model_path=str(edge_dir / metadata["formats"]["int8"]["file"]))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    predicted = []
+    for image in images:
+        interpreter.set_tensor(inp["index"], image[None].astype(np.float32))
+        interpreter.invoke()
+        predicted.append(int(np.argmax(interpreter.get_tensor(out["index"])[0])))
+    assert np.mean(np.array(predicted) == labels) >= 0.90
 
 
 def test_second_run_reuses_cache_and_pushes_nothing_new(cli, root, first):

@@ -13,8 +13,18 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher.push import push_saved_model
+from serving.config import write_deployment
 
 REASON_KEY = "push_reason"
+
+
+def _why_not_blessed(input_dict: dict[str, list[types.Artifact]]) -> str:
+    from tfx.components.util import model_utils
+
+    blessing = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY)
+    if blessing and not model_utils.is_model_blessed(blessing[0]):
+        return "the model was not blessed"
+    return "the infra validator did not bless the model"
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -32,7 +42,7 @@ class Executor(tfx_pusher_executor.Executor):
         )
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
-            model_push.set_string_custom_property(REASON_KEY, "the model was not blessed")
+            model_push.set_string_custom_property(REASON_KEY, _why_not_blessed(input_dict))
             return
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
@@ -51,6 +61,10 @@ class Executor(tfx_pusher_executor.Executor):
             },
         )
         logging.info("Pusher: %s (%s)", result.reason, result.path)
+        # Keep the TF Serving deployment files (models.config naming this model, batching,
+        # monitoring, docker-compose, run scripts) in the serving root; idempotent.
+        base_directory = Path(destination.filesystem.base_directory)
+        write_deployment(base_directory.parent, [base_directory.name])
         if result.pushed:
             self._MarkPushed(
                 model_push, pushed_destination=str(result.path), pushed_version=str(result.version)

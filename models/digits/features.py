@@ -1,5 +1,7 @@
 """Facts about the digits task: feature names, shapes, classes. Everything else imports these."""
 
+from models import edge
+
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
 
@@ -20,19 +22,26 @@ def transformed_name(key: str) -> str:
     """Name of a feature after Transform."""
     return f"{key}_xf"
 
-# Signatures of the exported SavedModel (the serving contract, documented in README.md).
-SERVING_SIGNATURE = "serving_default"
-"""Raw image in (``image``: float32 [batch, 8, 8], pixels 0..16) -> ``probabilities``
-float32 [batch, 10] and ``class_id`` int64 [batch]. What REST/gRPC Predict clients call."""
-
-EXAMPLES_SIGNATURE = "classify"
-"""Serialized tf.Example in (``inputs``: string [batch]) -> ``classes`` string [batch, 10]
-and ``scores`` float32 [batch, 10]; method ``tensorflow/serving/classify``. Used by TFMA
-and by TF Serving's Classify API."""
-
-EDGE_SIGNATURE = "edge"
-"""Raw image in (``image``: float32 [batch, 8, 8]) -> ``probabilities`` only: the fixed-shape,
-numeric-only signature the TFLite and ONNX exports convert."""
-
+# The serving contract (documented in README.md, "Serving contract"). Signature names are
+# the same for every model (models/edge.py owns them); what this task's take and return:
+#   serving_default: image float32 [batch, 8, 8] raw pixels 0..16 -> probabilities float32
+#     [batch, 10], class_id int64 [batch]. What REST/gRPC Predict clients call.
+#   classify (method tensorflow/serving/classify): inputs string [batch] of serialized
+#     tf.Example (image: 64 floats) -> classes string [batch, 10], scores float32
+#     [batch, 10]. Used by TFMA and TF Serving's Classify API.
+#   edge: image -> probabilities only; what the TFLite and ONNX exports convert.
+SERVING_SIGNATURE = edge.SERVING_SIGNATURE
+EXAMPLES_SIGNATURE = edge.CLASSIFY_SIGNATURE
+EDGE_SIGNATURE = edge.EDGE_SIGNATURE
 PROBABILITIES = "probabilities"
-CLASS_ID = "class_id"
+CLASS_ID = edge.CLASS_ID_OUTPUT
+
+EDGE_SPEC = edge.EdgeSpec(
+    input_name=IMAGE_KEY,
+    input_shape=IMAGE_SHAPE,
+    output_name=PROBABILITIES,
+    labels=CLASS_NAMES,
+    input_range=(0.0, PIXEL_MAX),
+    normalization="none needed: send raw grey levels 0..16; the graph scales them to [0, 1]",
+    output_meaning="probability of each digit 0..9 (softmax), in labels.txt order",
+)

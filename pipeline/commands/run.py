@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,14 @@ def _format_summary(config, outcome, summary) -> list[str]:
     if summary.per_class_accuracy:
         worst = min(summary.per_class_accuracy.items(), key=lambda kv: kv[1])
         lines.append(f"  per class: lowest accuracy {worst[1]:.4f} (label {worst[0]})")
+    if summary.edge_report:
+        from components.edge_export.report import EdgeReport, format_table
+
+        lines.append("  edge formats (checked against the SavedModel):")
+        table = format_table(EdgeReport.from_dict(summary.edge_report))
+        lines += ["    " + row for row in table.splitlines()]
+    if summary.edge_pushed_path:
+        lines.append(f"  edge push: {summary.edge_pushed_formats} -> {summary.edge_pushed_path}")
     lines += [
         f"  artifacts: {config.pipeline_root}",
         f"  metadata:  {config.metadata_path}",
@@ -67,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set)
     outcome = run_pipeline(config)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # TFMA's readers warn on use
     summary = summarize(config, outcome.run_id)
     (outcome.run_dir / "summary.json").write_text(
         json.dumps(dataclasses.asdict(summary), indent=2, default=str)

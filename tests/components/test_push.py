@@ -42,7 +42,7 @@ def test_failed_copy_leaves_no_version(tmp_path):
     if os.access(unreadable, os.R_OK):  # root reads anything: use a dangling symlink instead
         os.chmod(unreadable, 0o644)
         (model / "variables" / "broken").symlink_to(tmp_path / "nowhere")
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):
         push.push_saved_model(model, base, "uri-a", {})
     assert push.versions(base) == []
     assert not [p for p in base.iterdir() if p.name.startswith(push.TMP_PREFIX)]

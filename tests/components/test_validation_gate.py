@@ -1,8 +1,8 @@
 """Anomalies from real TFDV validation, read back and formatted as the CLI prints them."""
 
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import schema_pb2
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.validation_gate.anomalies import (
     ANOMALIES_FILE,

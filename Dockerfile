@@ -1,0 +1,28 @@
+# dlpipe image: Python 3.10 (TFX 1.16's newest supported Python), the locked dependencies,
+# the project, and `dlpipe` as entrypoint. This is also the image Airflow / Kubeflow runs use.
+#   docker build -t dlpipe .
+#   docker run --rm -v "$PWD/runs:/work/runs" dlpipe run
+FROM python:3.10-slim-bookworm
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=3
+
+WORKDIR /opt/dlpipe
+RUN pip install --no-cache-dir uv==0.13.9
+# Dependencies first (one resolution, against the lock) so code changes reuse this layer.
+COPY requirements.lock ./
+RUN uv pip install --system --no-cache --compile-bytecode -r requirements.lock
+
+COPY pyproject.toml README.md ./
+COPY pipeline ./pipeline
+COPY models ./models
+COPY components ./components
+COPY serving ./serving
+RUN uv pip install --system --no-cache --no-deps . && dlpipe --help > /dev/null
+
+WORKDIR /work
+# 8500: gRPC, 8501: REST (`dlpipe serve`).
+EXPOSE 8500 8501
+ENTRYPOINT ["dlpipe"]
+CMD ["--help"]
