@@ -279,32 +279,23 @@ def validate_model(
                 for start in range(0, len(examples), batch_size):
                     chunk = examples[start : start + batch_size]
                     raw = serialized_examples[start : start + batch_size]
-                    if sig.method_name in (CLASSIFY, REGRESS):
-                        done = _check_classify_regress(
-                            checks,
-                            rest,
-                            grpc_client,
-                            model_name,
-                            sig,
-                            chunk,
-                            raw,
-                            reference_fns[name],
-                            rtol,
-                            atol,
-                        )
-                    else:
-                        done = _check_predict(
-                            checks,
-                            rest,
-                            grpc_client,
-                            model_name,
-                            sig,
-                            chunk,
-                            raw,
-                            reference_fns[name],
-                            rtol,
-                            atol,
-                        )
+                    check = (
+                        _check_classify_regress
+                        if sig.method_name in (CLASSIFY, REGRESS)
+                        else _check_predict
+                    )
+                    done = check(
+                        checks,
+                        rest,
+                        grpc_client,
+                        model_name,
+                        sig,
+                        chunk,
+                        raw,
+                        reference_fns[name],
+                        rtol,
+                        atol,
+                    )
                     if not done:
                         break
                     tested += int(start == 0)
