@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.ingest import INPUT_PATTERN
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "digits_cnn.yaml"
 
@@ -48,7 +50,9 @@ class IngestConfig:
         "",
         "Input directory. For 'sklearn_digits' it is where the TFRecords are written "
         "(default: <output_root>/data/<kind>); for 'tfrecord' it must hold *.tfrecord or "
-        "*.tfrecord.gz files.",
+        "*.tfrecord.gz files, or it is a span pattern such as '/data/digits/span-{SPAN}' or "
+        "'/data/digits/span-{SPAN}/*.tfrecord.gz': each run then reads the newest span only "
+        "(TFX's {SPAN} input pattern; ImportExampleGen's driver picks the span).",
     )
     train_buckets: int = _field(4, "Hash buckets assigned to the train split.", minimum=1)
     eval_buckets: int = _field(1, "Hash buckets assigned to the eval split.", minimum=1)
@@ -151,8 +155,19 @@ class EdgeConfig:
     )
 
 
+BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+
+
 @dataclasses.dataclass(frozen=True)
 class BeamConfig:
+    runner: str = _field(
+        "DirectRunner",
+        "Beam runner of the data-parallel components (ExampleGen, StatisticsGen, Transform, "
+        "Evaluator): DirectRunner (this machine), DataflowRunner (needs beam.project, "
+        "beam.region, beam.temp_location), FlinkRunner (needs beam.flink_master), "
+        "SparkRunner (needs beam.spark_master_url).",
+        choices=BEAM_RUNNERS,
+    )
     direct_num_workers: int = _field(
         1, "Workers for Beam's DirectRunner (0: one per core).", minimum=0
     )
@@ -160,8 +175,66 @@ class BeamConfig:
         "in_memory", "DirectRunner mode.",
         choices=("in_memory", "multi_threading", "multi_processing"),
     )
+    project: str = _field("", "DataflowRunner: Google Cloud project id.")
+    region: str = _field("", "DataflowRunner: region, e.g. 'europe-west1'.")
+    temp_location: str = _field(
+        "", "DataflowRunner: a gs:// path for temporary and staging files."
+    )
+    flink_master: str = _field("", "FlinkRunner: the Flink JobManager, host:port.")
+    spark_master_url: str = _field(
+        "", "SparkRunner: the Spark master, e.g. 'spark://host:7077'."
+    )
+    environment_type: str = _field(
+        "",
+        "Flink/Spark: where the Python SDK harness runs: DOCKER (beam.sdk_container_image), "
+        "PROCESS, EXTERNAL (beam.environment_config = host:port of a worker pool) or "
+        "LOOPBACK (this process; local tests only). Empty: the runner's default.",
+        choices=("", "DOCKER", "PROCESS", "EXTERNAL", "LOOPBACK"),
+    )
+    environment_config: str = _field(
+        "", "Flink/Spark: the environment's config (e.g. the worker pool address)."
+    )
+    sdk_container_image: str = _field(
+        "",
+        "Dataflow/Flink/Spark: the worker image; it must hold dlpipe and its locked "
+        "dependencies (the project's Dockerfile builds one).",
+    )
     extra_args: list = _field(
         None, "Further Beam pipeline arguments, passed as given.", default_factory=list
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class MetadataConfig:
+    store: str = _field(
+        "sqlite",
+        "ML Metadata store: 'sqlite' (a file under the output root) or 'mysql' (a MySQL or "
+        "MariaDB server a team shares).",
+        choices=("sqlite", "mysql"),
+    )
+    sqlite_path: str = _field(
+        "", "SQLite file. Default: <output_root>/metadata/<name>.sqlite."
+    )
+    host: str = _field("", "MySQL host.")
+    port: int = _field(3306, "MySQL port.", minimum=1, maximum=65535)
+    database: str = _field("", "MySQL database (created by ML Metadata if missing).")
+    user: str = _field("", "MySQL user.")
+    password_env: str = _field(
+        "",
+        "Name of the environment variable holding the MySQL password (the password "
+        "itself is never put in a config file). Empty: no password.",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    cron: str = _field(
+        "", "Default schedule of 'dlpipe schedule' and the exports: a 5-field crontab line "
+        "such as '0 3 * * *' (server local time)."
+    )
+    every: str = _field(
+        "", "Default schedule as an interval: a number and a unit, e.g. '30s', '15m', '6h', "
+        "'1d'. Exclusive with schedule.cron."
     )
 
 
@@ -187,6 +260,13 @@ class PipelineConfig:
     push: PushConfig = _field(None, "Push.", default_factory=PushConfig)
     edge: EdgeConfig = _field(None, "Edge export.", default_factory=EdgeConfig)
     beam: BeamConfig = _field(None, "Beam options.", default_factory=BeamConfig)
+    metadata: MetadataConfig = _field(
+        None, "ML Metadata store.", default_factory=MetadataConfig
+    )
+    schedule: ScheduleConfig = _field(
+        None, "Schedule for 'dlpipe schedule' and 'dlpipe export'.",
+        default_factory=ScheduleConfig,
+    )
 
     # Derived locations: one place computes them.
     @property
@@ -199,7 +279,18 @@ class PipelineConfig:
 
     @property
     def metadata_path(self) -> Path:
+        """The SQLite metadata file (``metadata.store: sqlite``)."""
+        if self.metadata.sqlite_path:
+            return Path(self.metadata.sqlite_path).expanduser().resolve()
         return self.root / "metadata" / f"{self.name}.sqlite"
+
+    @property
+    def metadata_location(self) -> str:
+        """Where ML Metadata lives, for people: a file path or ``mysql://user@host:port/db``."""
+        m = self.metadata
+        if m.store == "mysql":
+            return f"mysql://{m.user}@{m.host}:{m.port}/{m.database}"
+        return str(self.metadata_path)
 
     @property
     def serving_root(self) -> Path:
@@ -219,20 +310,66 @@ class PipelineConfig:
 
     @property
     def data_dir(self) -> Path:
+        """The input directory; for a span pattern, the fixed part before the first ``{SPAN}``."""
         if self.ingest.path:
-            return Path(self.ingest.path).expanduser().resolve()
+            return split_span_pattern(self.ingest.path)[0]
         return self.root / "data" / self.ingest.kind
 
+    @property
+    def input_pattern(self) -> str:
+        """ImportExampleGen's split pattern, relative to ``data_dir``."""
+        if self.ingest.path:
+            return split_span_pattern(self.ingest.path)[1]
+        return INPUT_PATTERN
+
+    @property
+    def uses_spans(self) -> bool:
+        return SPAN_SPEC in self.input_pattern
+
     def beam_args(self) -> list[str]:
-        return [
-            "--runner=DirectRunner",
-            f"--direct_num_workers={self.beam.direct_num_workers}",
-            f"--direct_running_mode={self.beam.direct_running_mode}",
-            *self.beam.extra_args,
-        ]
+        """Beam pipeline arguments for the configured runner (see ``BeamConfig``)."""
+        beam = self.beam
+        args = [f"--runner={beam.runner}"]
+        if beam.runner == "DirectRunner":
+            args += [f"--direct_num_workers={beam.direct_num_workers}",
+                     f"--direct_running_mode={beam.direct_running_mode}"]
+        elif beam.runner == "DataflowRunner":
+            args += [f"--project={beam.project}", f"--region={beam.region}",
+                     f"--temp_location={beam.temp_location}"]
+        elif beam.runner == "FlinkRunner":
+            args += [f"--flink_master={beam.flink_master}"]
+        elif beam.runner == "SparkRunner":
+            args += [f"--spark_master_url={beam.spark_master_url}"]
+        if beam.runner != "DirectRunner":
+            for flag in ("environment_type", "environment_config", "sdk_container_image"):
+                if getattr(beam, flag):
+                    args.append(f"--{flag}={getattr(beam, flag)}")
+        return [*args, *beam.extra_args]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+SPAN_SPEC = "{SPAN}"
+"""TFX's span placeholder in ImportExampleGen input patterns."""
+
+
+def split_span_pattern(path: str) -> tuple[Path, str]:
+    """Splits ``ingest.path`` into ImportExampleGen's input base and split pattern.
+
+    ``/data/digits/span-{SPAN}`` gives (``/data/digits``, ``span-{SPAN}/*.tfrecord*``);
+    ``/data/digits/span-{SPAN}/*.gz`` gives (``/data/digits``, ``span-{SPAN}/*.gz``); a plain
+    directory gives (the directory, ``*.tfrecord*``).
+    """
+    parts = Path(path).expanduser().parts
+    first = next((i for i, p in enumerate(parts) if "{" in p or "*" in p or "?" in p), None)
+    if first is None:
+        return Path(path).expanduser().resolve(), INPUT_PATTERN
+    base = Path(*parts[:first]).resolve() if first else Path.cwd()
+    rest = list(parts[first:])
+    if not any(c in rest[-1] for c in "*?"):
+        rest.append(INPUT_PATTERN)
+    return base, "/".join(rest)
 
 
 # ---------------------------------------------------------------------------
@@ -385,6 +522,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     config = _build(PipelineConfig, data, "")
     _check_hparams(config.train)
     _check_edge_formats(config.edge)
+    _check_ingest(config.ingest)
+    _check_beam(config.beam)
+    _check_metadata(config.metadata)
+    _check_schedule(config.schedule)
     schema_file = config.validate.schema_file
     if schema_file:
         resolved = (path.parent / Path(schema_file).expanduser()).resolve()
@@ -439,6 +580,74 @@ def _check_edge_formats(edge: EdgeConfig) -> None:
             f"Config key 'edge.formats' must be a non-empty list of {', '.join(EDGE_FORMATS)}. "
             f"Received: edge.formats={edge.formats!r}."
         )
+
+
+def _check_ingest(ingest: IngestConfig) -> None:
+    if "{" in ingest.path and ingest.kind != "tfrecord":
+        raise ConfigError(
+            f"Config key 'ingest.path' may hold a {SPAN_SPEC} pattern only with "
+            f"ingest.kind='tfrecord'. Received: ingest.path={ingest.path!r}, "
+            f"ingest.kind={ingest.kind!r}."
+        )
+    stripped = ingest.path.replace(SPAN_SPEC, "")
+    if "{" in stripped or "}" in stripped:
+        raise ConfigError(
+            f"Config key 'ingest.path' supports only the {SPAN_SPEC} placeholder. "
+            f"Received: ingest.path={ingest.path!r}."
+        )
+
+
+_RUNNER_NEEDS = {
+    "DataflowRunner": ("project", "region", "temp_location"),
+    "FlinkRunner": ("flink_master",),
+    "SparkRunner": ("spark_master_url",),
+}
+
+
+def _check_beam(beam: BeamConfig) -> None:
+    for key in _RUNNER_NEEDS.get(beam.runner, ()):
+        if not getattr(beam, key):
+            raise ConfigError(
+                f"Config key 'beam.{key}' must be set when beam.runner={beam.runner!r}. "
+                f"Received: beam.{key}=''."
+            )
+    if beam.runner == "DataflowRunner" and not beam.temp_location.startswith("gs://"):
+        raise ConfigError(
+            f"Config key 'beam.temp_location' must be a gs:// path for DataflowRunner. "
+            f"Received: beam.temp_location={beam.temp_location!r}."
+        )
+    if beam.environment_type == "DOCKER" and not beam.sdk_container_image:
+        raise ConfigError(
+            "Config key 'beam.sdk_container_image' must name the worker image when "
+            "beam.environment_type='DOCKER'. Received: beam.sdk_container_image=''."
+        )
+
+
+def _check_metadata(metadata: MetadataConfig) -> None:
+    if metadata.store != "mysql":
+        return
+    for key in ("host", "database", "user"):
+        if not getattr(metadata, key):
+            raise ConfigError(
+                f"Config key 'metadata.{key}' must be set when metadata.store='mysql'. "
+                f"Received: metadata.{key}=''."
+            )
+
+
+def _check_schedule(schedule: ScheduleConfig) -> None:
+    from pipeline.schedule import ScheduleError, make_trigger
+
+    if schedule.cron and schedule.every:
+        raise ConfigError(
+            f"Config keys 'schedule.cron' and 'schedule.every' are exclusive. Received: "
+            f"schedule.cron={schedule.cron!r}, schedule.every={schedule.every!r}."
+        )
+    try:
+        if schedule.cron or schedule.every:
+            make_trigger(cron=schedule.cron, every=schedule.every)
+    except ScheduleError as e:
+        key = "schedule.cron" if schedule.cron else "schedule.every"
+        raise ConfigError(f"Config key '{key}': {e}") from None
 
 
 def _matches(value: Any, tp: Any) -> bool:

@@ -2,7 +2,8 @@
 
 ``create_pipeline`` turns a validated ``PipelineConfig`` into a TFX ``Pipeline``. It imports
 no model code: Transform and Trainer get their functions by dotted path from the config.
-Every orchestrator (LocalDagRunner here) runs what this returns.
+Every orchestrator runs what this returns: the local runner (``pipeline.runner``), Airflow
+and Kubeflow Pipelines / Vertex (``pipeline.orchestrators``).
 
 ExampleGen -> StatisticsGen -> SchemaGen/ImportSchemaGen -> ExampleValidator
   -> ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed)
@@ -97,7 +98,8 @@ def create_pipeline(config: PipelineConfig):
       config: A validated config (``pipeline.config.load_config``).
 
     Returns:
-      A ``tfx.orchestration.pipeline.Pipeline`` with SQLite ML Metadata and Beam args.
+      A ``tfx.orchestration.pipeline.Pipeline`` with the configured ML Metadata store
+      (SQLite or MySQL) and Beam arguments (DirectRunner, Dataflow, Flink or Spark).
     """
     from tfx.components.evaluator.component import Evaluator
     from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
@@ -111,7 +113,6 @@ def create_pipeline(config: PipelineConfig):
     from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
         LatestBlessedModelStrategy,
     )
-    from tfx.orchestration import metadata
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
     from tfx.types import Channel, standard_artifacts
@@ -121,12 +122,15 @@ def create_pipeline(config: PipelineConfig):
     from components.infra_validator.component import InfraValidator
     from components.pusher.component import Pusher
     from components.validation_gate.component import ValidationGate
-    from pipeline.ingest import INPUT_PATTERN
+    from pipeline.metadata import connection_config
 
+    # With a {SPAN} pattern (ingest.path), ImportExampleGen's driver reads the newest span
+    # and records it as the Examples artifact's `span` property.
     example_gen = ImportExampleGen(
         input_base=str(config.data_dir),
         input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=INPUT_PATTERN)]
+            splits=[example_gen_pb2.Input.Split(name="single_split",
+                                                pattern=config.input_pattern)]
         ),
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
@@ -240,8 +244,6 @@ def create_pipeline(config: PipelineConfig):
         pipeline_root=str(config.pipeline_root),
         components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            str(config.metadata_path)
-        ),
+        metadata_connection_config=connection_config(config),
         beam_pipeline_args=config.beam_args(),
     )

@@ -1,8 +1,13 @@
-"""Running a pipeline locally (LocalDagRunner, SQLite MLMD, Beam DirectRunner) with progress.
+"""Running a pipeline on this machine, component by component, with progress and a clean stop.
 
-While the pipeline runs, each component's name, state (executed or cached) and duration is
-printed; the full TFX/Beam/TensorFlow log goes to ``pipeline.log`` in the run's directory.
-The run's summary is read back from ML Metadata (see ``pipeline.summary``).
+The compiled pipeline IR is run node by node with TFX's own ``Launcher``, exactly as
+``LocalDagRunner.run_with_ir`` does (same drivers, caching, MLMD publishing), but the loop is
+ours: each component's name, state (executed, cached, skipped) and duration come from the
+loop and from ML Metadata instead of from log records, and a stop request (SIGTERM, or
+``stop`` set by the caller) ends the run *between* components. A component is never cut
+off halfway: the Pusher's rename is atomic, so a stopped run leaves no half-written
+version. The full TFX/Beam/TensorFlow log goes to ``pipeline.log`` in the run's directory;
+the run's summary is read back from ML Metadata (``pipeline.summary``).
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-import re
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +29,13 @@ import yaml
 from pipeline.config import PipelineConfig
 from pipeline.errors import DlpipeError
 
+RUN_STATE_KEY = "dlpipe_state"
+"""Custom property of the MLMD ``pipeline_run`` context: complete, failed or stopped."""
+
+
+class RunStopped(Exception):
+    """The run was asked to stop (SIGTERM) and stopped between two components."""
+
 
 @dataclasses.dataclass
 class ComponentRun:
@@ -31,59 +44,29 @@ class ComponentRun:
     seconds: float = 0.0
 
 
-class ProgressHandler(logging.Handler):
-    """Turns the orchestrator's log records into one progress line per component."""
-
-    _RUNNING = re.compile(r"^Component (\S+) is running\.$")
-    _FINISHED = re.compile(r"^Component (\S+) is finished\.$")
+class Progress:
+    """One line when a component starts and one when it ends, with state and duration."""
 
     def __init__(self, total: int, emit_line: Callable[[str], None]):
-        super().__init__(level=logging.INFO)
         self.total = total
         self.emit_line = emit_line
         self.components: list[ComponentRun] = []
         self._started = 0.0
 
-    @property
-    def current(self) -> ComponentRun | None:
-        """The component started last, until its "finished" record arrives."""
-        if self.components and self.components[-1].seconds == 0.0:
-            return self.components[-1]
-        return None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:  # a foreign record with bad args is not ours to report
-            return
-        if m := self._RUNNING.match(message):
-            self.components.append(ComponentRun(m.group(1)))
-            self._started = time.monotonic()
-            self.emit_line(f"[{len(self.components):2d}/{self.total}] {m.group(1)} ...")
-        elif (run := self.current) is not None:
-            if message.startswith("A cached execution"):
-                run.state = "cached"
-            elif message.startswith("Skipping execution for"):
-                run.state = "skipped"
-            elif self._FINISHED.match(message):
-                run.seconds = time.monotonic() - self._started
-                if run.state == "running":
-                    run.state = "executed"
-                self.emit_line(
-                    f"[{len(self.components):2d}/{self.total}] {run.name:<32} "
-                    f"{run.state:<9} {run.seconds:6.1f} s"
-                )
-
-    def fail_current(self) -> ComponentRun | None:
-        run = self.current
-        if run is not None:
-            run.state = "failed"
-            run.seconds = time.monotonic() - self._started
-            self.emit_line(
-                f"[{len(self.components):2d}/{self.total}] {run.name:<32} "
-                f"{run.state:<9} {run.seconds:6.1f} s"
-            )
+    def start(self, name: str) -> ComponentRun:
+        run = ComponentRun(name)
+        self.components.append(run)
+        self._started = time.monotonic()
+        self.emit_line(f"[{len(self.components):2d}/{self.total}] {name} ...")
         return run
+
+    def finish(self, run: ComponentRun, state: str) -> None:
+        run.state = state
+        run.seconds = time.monotonic() - self._started
+        self.emit_line(
+            f"[{len(self.components):2d}/{self.total}] {run.name:<32} "
+            f"{run.state:<9} {run.seconds:6.1f} s"
+        )
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -111,6 +94,11 @@ class RunOutcome:
     examples: int
     components: list[ComponentRun]
     error: BaseException | None = None
+    span: int | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return isinstance(self.error, RunStopped)
 
     @property
     def failed_component(self) -> str | None:
@@ -147,18 +135,158 @@ def _quiet_libraries() -> None:
     logging.captureWarnings(True)
 
 
-def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = print
-                 ) -> RunOutcome:
-    """Prepares the input, runs the pipeline and returns what happened (never raises on a
-    component failure: the outcome carries the error)."""
-    from pipeline.ingest import prepare_input
+_STATE_NAMES = {3: "executed", 5: "cached"}  # ml_metadata Execution.State COMPLETE, CACHED
 
+
+def _execution_state(store, execution_info) -> str:
+    """executed, cached or skipped, from what the launcher registered in MLMD."""
+    execution_id = getattr(execution_info, "execution_id", None)
+    if execution_id is None:
+        return "skipped"  # inputs not available: nothing registered, nothing downstream
+    [execution] = store.get_executions_by_id([execution_id])
+    return _STATE_NAMES.get(execution.last_known_state, "executed")
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: threading.Event, emit_line: Callable[[str], None]):
+    """SIGTERM sets ``stop`` (only from the main thread, where signals are delivered)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if not stop.is_set():
+            emit_line("SIGTERM received: stopping after the current component")
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def record_run_state(store, run_id: str, state: str, started: float, ended: float,
+                     failed_node: str = "") -> None:
+    """Marks the run's MLMD ``pipeline_run`` context with how it ended and when."""
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if context is None:  # nothing ran far enough to register the run
+        return
+    context.custom_properties[RUN_STATE_KEY].string_value = state
+    context.custom_properties["dlpipe_started_ms"].int_value = int(started * 1000)
+    context.custom_properties["dlpipe_ended_ms"].int_value = int(ended * 1000)
+    context.custom_properties["dlpipe_failed_node"].string_value = failed_node
+    store.put_contexts([context])
+
+
+def run_ir(ir, connection_config, progress: Progress, stop: threading.Event) -> None:
+    """Runs a compiled pipeline IR node by node, as ``LocalDagRunner.run_with_ir`` does.
+
+    Raises:
+      RunStopped: when ``stop`` was set; the component that was running finished first.
+      Exception: whatever a failing component raised (its execution is marked failed).
+    """
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local import runner_utils
+    from tfx.orchestration.portable import launcher
+
+    deployment_config = runner_utils.extract_local_deployment_config(ir)
+    log = logging.getLogger(__name__)
+    # Nodes are in topological order (the compiler's guarantee LocalDagRunner relies on).
+    for node in ir.nodes:
+        pipeline_node = node.pipeline_node
+        node_id = pipeline_node.node_info.id
+        if stop.is_set():
+            done = progress.components[-1].name if progress.components else "start-up"
+            raise RunStopped(f"stopped on request after {done}; {node_id} and later "
+                             "components did not run")
+        if pipeline_node.execution_options.HasField("skip"):
+            log.info("Skipping component %s.", node_id)
+            continue
+        component_launcher = launcher.Launcher(
+            pipeline_node=pipeline_node,
+            mlmd_connection=metadata.Metadata(connection_config),
+            pipeline_info=ir.pipeline_info,
+            pipeline_runtime_spec=ir.runtime_spec,
+            executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
+            custom_driver_spec=runner_utils.extract_custom_driver_spec(
+                deployment_config, node_id),
+        )
+        log.info("Component %s is running.", node_id)
+        run = progress.start(node_id)
+        try:
+            execution_info = component_launcher.launch()
+        except BaseException:
+            progress.finish(run, "failed")
+            raise
+        with metadata.Metadata(connection_config) as m:
+            state = _execution_state(m.store, execution_info)
+        log.info("Component %s is finished.", node_id)
+        progress.finish(run, state)
+
+
+def resolve_span(config: PipelineConfig) -> tuple[list[Path], int]:
+    """The newest span of a ``{SPAN}`` input pattern and its files.
+
+    Uses ImportExampleGen's own span resolution, so the span checked here is the one its
+    driver will read.
+
+    Raises:
+      DlpipeError: if no directory matches the pattern.
+    """
+    from tfx.components.example_gen import utils
+    from tfx.proto import example_gen_pb2
+
+    split = example_gen_pb2.Input.Split(name="single_split", pattern=config.input_pattern)
+    try:
+        _, span, _ = utils.calculate_splits_fingerprint_span_and_version(
+            str(config.data_dir), [split])
+    except (ValueError, FileNotFoundError, OSError) as e:  # no match, missing base dir
+        raise DlpipeError(
+            f"No input span matches {config.data_dir / config.input_pattern} "
+            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). Expected "
+            f"directories such as span-1/, span-2/ holding *.tfrecord* files."
+        ) from None
+    # The split pattern now has the span filled in: span-{SPAN}/*.gz -> span-2/*.gz.
+    files = sorted(p for p in config.data_dir.glob(split.pattern) if p.is_file())
+    return files, span
+
+
+def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = print,
+                 stop: threading.Event | None = None) -> RunOutcome:
+    """Prepares the input, runs the pipeline and returns what happened.
+
+    Never raises on a component failure or a stop request: the outcome carries the error.
+
+    Args:
+      config: The validated config.
+      emit_line: Receives progress lines.
+      stop: Set it to stop the run after the current component. When not given, SIGTERM
+        sets one (when called from the main thread).
+
+    Raises:
+      DlpipeError: bad input or environment (before anything is run or written).
+    """
+    from pipeline.ingest import check_tfrecords, prepare_input
+    from pipeline.metadata import check_store, connection_config, open_store
+
+    check_store(config)  # an unreachable MySQL fails here, before any file is written
     check_writable(config.root, "output_root")
     check_writable(config.serving_root, "Serving root")
     _quiet_libraries()
-    emit_line(f"Checking input {config.data_dir} ...")
-    _, examples = prepare_input(config.ingest.kind, config.data_dir)
-    emit_line(f"  {examples} examples")
+    stop = stop or threading.Event()
+    span = None
+    if config.uses_spans:
+        emit_line(f"Finding the newest span in {config.data_dir / config.input_pattern} ...")
+        files, span = resolve_span(config)
+        examples = check_tfrecords(files)
+        if examples == 0:
+            raise DlpipeError(f"Span {span} holds TFRecord files with no records: {files[0]}")
+        emit_line(f"  span {span}: {len(files)} files, {examples} examples")
+    else:
+        emit_line(f"Checking input {config.data_dir} ...")
+        _, examples = prepare_input(config.ingest.kind, config.data_dir)
+        emit_line(f"  {examples} examples")
 
     run_id = make_run_id()
     run_dir = config.pipeline_root / "_runs" / run_id
@@ -168,7 +296,6 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
 
     emit_line("Loading TFX ...")
     from tfx.dsl.compiler import compiler, constants
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
 
     from pipeline.pipeline import create_pipeline
@@ -181,15 +308,25 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
 
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    progress = ProgressHandler(nodes, emit_line)
+    progress = Progress(nodes, emit_line)
     emit_line(f"Running pipeline '{config.name}' (run {run_id}, {nodes} components)")
     error = None
-    with _logs_to(file_handler, progress):
+    started = time.time()
+    with _logs_to(file_handler), _stop_on_sigterm(stop, emit_line):
         try:
-            LocalDagRunner().run_with_ir(ir)
+            run_ir(ir, connection_config(config), progress, stop)
+        except RunStopped as e:
+            logging.getLogger(__name__).warning("Run stopped: %s", e)
+            emit_line(f"Run stopped: {e}")
+            error = e
         except Exception as e:  # a component failed: reported from the outcome
             logging.getLogger(__name__).exception("Pipeline run failed")
-            progress.fail_current()
             error = e
+    failed = next((c.name for c in progress.components if c.state == "failed"), "")
+    state = "stopped" if isinstance(error, RunStopped) else "failed" if error else "complete"
+    try:
+        record_run_state(open_store(config), run_id, state, started, time.time(), failed)
+    except Exception:  # the run's own outcome matters more than this note about it
+        logging.getLogger(__name__).exception("Could not record the run state in MLMD")
     sys.stdout.flush()
-    return RunOutcome(run_id, run_dir, log_path, examples, progress.components, error)
+    return RunOutcome(run_id, run_dir, log_path, examples, progress.components, error, span)

@@ -26,17 +26,14 @@ class RunSummary:
     edge_pushed_path: str = ""
     edge_pushed_formats: str = ""
     artifacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    span: int | None = None
 
 
 def metadata_store(config: PipelineConfig):
-    """An MLMD store on the pipeline's SQLite database."""
-    from ml_metadata.metadata_store import metadata_store as mlmd
-    from ml_metadata.proto import metadata_store_pb2
+    """A read-only MLMD store on the pipeline's metadata (SQLite or MySQL)."""
+    from pipeline.metadata import open_store
 
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = str(config.metadata_path)
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return mlmd.MetadataStore(cfg)
+    return open_store(config, readonly=True)
 
 
 def executions_by_node(store, run_id: str) -> dict[str, list]:
@@ -136,6 +133,9 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
     summary = RunSummary(run_id)
     outputs = run_outputs(metadata_store(config), run_id)
     summary.artifacts = {key: artifact.uri for key, artifact in sorted(outputs.items())}
+    examples = outputs.get("ImportExampleGen.examples")
+    if examples is not None and "span" in examples.properties:
+        summary.span = examples.properties["span"].int_value
     anomalies = outputs.get("ExampleValidator.anomalies")
     if anomalies is not None:
         summary.anomalies = read_anomalies(anomalies.uri)

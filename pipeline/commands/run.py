@@ -25,8 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _format_summary(config, outcome, summary) -> list[str]:
     lines = ["", f"Run {outcome.run_id}"]
-    if outcome.error is not None:
+    if outcome.stopped:
+        lines.append(f"  STOPPED on request ({outcome.error})")
+    elif outcome.error is not None:
         lines.append(f"  FAILED at {outcome.failed_component or 'start-up'}")
+    if summary.span is not None and config.uses_spans:
+        lines.append(f"  span:     {summary.span}")
     if summary.blessed is None:
         lines.append("  blessed:  no evaluation in this run")
     else:
@@ -59,7 +63,7 @@ def _format_summary(config, outcome, summary) -> list[str]:
         lines.append(f"  edge push: {summary.edge_pushed_formats} -> {summary.edge_pushed_path}")
     lines += [
         f"  artifacts: {config.pipeline_root}",
-        f"  metadata:  {config.metadata_path}",
+        f"  metadata:  {config.metadata_location}",
         f"  run dir:   {outcome.run_dir} (config.yaml, pipeline.log, summary.json)",
     ]
     return lines
@@ -85,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"\nData validation failed: {len(summary.anomalies)} anomalies; "
               "the run stopped before Transform and nothing was pushed.")
         print(format_anomalies(summary.anomalies))
-    elif outcome.error is not None:
+    elif outcome.error is not None and not outcome.stopped:
         cause = str(outcome.error).strip().splitlines()
         print(f"\n{outcome.failed_component or 'The pipeline'} failed: "
               f"{type(outcome.error).__name__}: {cause[-1] if cause else ''}")
