@@ -1,0 +1,179 @@
+"""Sequence classifiers: LSTM, GRU and a Transformer encoder (pure builders: they never train).
+
+Each builder takes either token ids (``vocab_size > 0``: int ``[batch, sequence_length]``,
+as text tasks feed them) or float feature vectors (``vocab_size == 0``: ``[batch,
+sequence_length, num_features]``, e.g. the 8 rows of a digit read as a sequence). The
+sequence length is fixed so the edge exports get fixed shapes (RNNs unroll to TFLite
+builtin ops; see models/edge.py).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+RNN_CELLS = ("lstm", "gru")
+
+
+def _check(sequence_length: int, num_classes: int, vocab_size: int, num_features: int) -> None:
+    if sequence_length < 1:
+        raise ValueError(f"sequence_length must be >= 1. Received: {sequence_length!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes!r}")
+    if vocab_size < 0 or (vocab_size == 0 and num_features < 1):
+        raise ValueError(
+            "Give vocab_size > 0 (token ids) or num_features >= 1 (float vectors). "
+            f"Received: vocab_size={vocab_size!r}, num_features={num_features!r}"
+        )
+
+
+def _inputs(sequence_length: int, vocab_size: int, num_features: int, input_name: str):
+    if vocab_size:
+        return keras.Input(shape=(sequence_length,), dtype="int32", name=input_name)
+    return keras.Input(shape=(sequence_length, num_features), name=input_name)
+
+
+def _head(x, num_classes: int, dense_units: int, dropout: float):
+    if dense_units:
+        x = layers.Dense(dense_units, activation="relu", name="head_dense")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+
+
+def build_rnn_classifier(
+    sequence_length: int,
+    num_classes: int,
+    vocab_size: int = 0,
+    num_features: int = 0,
+    cell: str = "lstm",
+    units: int = 64,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    embedding_dim: int = 32,
+    dense_units: int = 0,
+    dropout: float = 0.0,
+    input_name: str = "sequence",
+    name: str = "rnn",
+) -> keras.Model:
+    """Builds an LSTM or GRU classifier.
+
+    Args:
+      sequence_length: Fixed number of time steps.
+      num_classes: Classes of the softmax output.
+      vocab_size: Token vocabulary size (ids 0..vocab_size-1, 0 is padding); 0 for float input.
+      num_features: Features per time step for float input.
+      cell: ``lstm`` or ``gru``.
+      units: Units per recurrent layer.
+      num_layers: Stacked recurrent layers.
+      bidirectional: Wrap each recurrent layer in ``Bidirectional``.
+      embedding_dim: Token embedding size (token input only).
+      dense_units: Hidden dense layer before the output (0: none).
+      dropout: Dropout before the output layer.
+      input_name: Name of the model input.
+      name: Model name.
+
+    Returns:
+      An uncompiled ``keras.Model`` mapping sequences to class probabilities.
+    """
+    _check(sequence_length, num_classes, vocab_size, num_features)
+    if cell not in RNN_CELLS:
+        raise ValueError(f"cell must be one of {RNN_CELLS}. Received: cell={cell!r}")
+    if units < 1 or num_layers < 1:
+        raise ValueError(f"units and num_layers must be >= 1. Received: {units!r}, {num_layers!r}")
+    inputs = _inputs(sequence_length, vocab_size, num_features, input_name)
+    x = inputs
+    if vocab_size:
+        x = layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(x)
+    layer_class = layers.LSTM if cell == "lstm" else layers.GRU
+    for i in range(1, num_layers + 1):
+        rnn = layer_class(units, return_sequences=i < num_layers, name=f"block{i}_{cell}")
+        if bidirectional:
+            rnn = layers.Bidirectional(rnn, name=f"block{i}_bidirectional")
+        x = rnn(x)
+    return keras.Model(inputs, _head(x, num_classes, dense_units, dropout), name=name)
+
+
+class PositionEmbedding(layers.Layer):
+    """Adds a learned embedding of each position to the input vectors."""
+
+    def __init__(self, sequence_length: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+        self.dim = dim
+        self.positions = layers.Embedding(sequence_length, dim, name="embedding")
+
+    def call(self, x):
+        import keras.ops as ops
+
+        return x + self.positions(ops.arange(self.sequence_length))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "sequence_length": self.sequence_length, "dim": self.dim}
+
+
+def build_transformer_classifier(
+    sequence_length: int,
+    num_classes: int,
+    vocab_size: int = 0,
+    num_features: int = 0,
+    embed_dim: int = 32,
+    num_heads: int = 2,
+    ff_dim: int = 64,
+    num_layers: int = 1,
+    dense_units: int = 0,
+    dropout: float = 0.1,
+    input_name: str = "sequence",
+    name: str = "transformer",
+) -> keras.Model:
+    """Builds a Transformer-encoder classifier.
+
+    Token (or projected feature) embeddings plus learned position embeddings, then
+    ``num_layers`` blocks of multi-head self-attention and a feed-forward network, each with
+    a residual connection and layer norm; mean pooling over positions; softmax head.
+
+    Args:
+      sequence_length: Fixed number of positions.
+      num_classes: Classes of the softmax output.
+      vocab_size: Token vocabulary size; 0 for float input (then ``num_features``).
+      num_features: Features per position for float input.
+      embed_dim: Model width.
+      num_heads: Attention heads (``embed_dim`` must divide by it).
+      ff_dim: Hidden units of the feed-forward network.
+      num_layers: Encoder blocks.
+      dense_units: Hidden dense layer before the output (0: none).
+      dropout: Dropout in the blocks and before the output.
+      input_name: Name of the model input.
+      name: Model name.
+
+    Returns:
+      An uncompiled ``keras.Model`` mapping sequences to class probabilities.
+    """
+    _check(sequence_length, num_classes, vocab_size, num_features)
+    if num_heads < 1 or embed_dim % num_heads:
+        raise ValueError(
+            f"embed_dim must be a multiple of num_heads. Received: embed_dim={embed_dim!r}, "
+            f"num_heads={num_heads!r}"
+        )
+    inputs = _inputs(sequence_length, vocab_size, num_features, input_name)
+    if vocab_size:
+        x = layers.Embedding(vocab_size, embed_dim, name="token_embedding")(inputs)
+    else:
+        x = layers.Dense(embed_dim, name="feature_projection")(inputs)
+    x = PositionEmbedding(sequence_length, embed_dim, name="position_embedding")(x)
+    for i in range(1, num_layers + 1):
+        attention = layers.MultiHeadAttention(
+            num_heads, embed_dim // num_heads, dropout=dropout, name=f"block{i}_attention"
+        )(x, x)
+        x = layers.LayerNormalization(name=f"block{i}_norm1")(
+            layers.Add(name=f"block{i}_residual1")([x, attention])
+        )
+        ff = layers.Dense(ff_dim, activation="relu", name=f"block{i}_ff1")(x)
+        ff = layers.Dense(embed_dim, name=f"block{i}_ff2")(ff)
+        if dropout:
+            ff = layers.Dropout(dropout, name=f"block{i}_dropout")(ff)
+        x = layers.LayerNormalization(name=f"block{i}_norm2")(
+            layers.Add(name=f"block{i}_residual2")([x, ff])
+        )
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, _head(x, num_classes, dense_units, dropout), name=name)
