@@ -17,6 +17,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("pipeline.commands.config", "Show the resolved config or every config key."),
     "serve": ("serving.commands.serve", "Serve models over TF Serving's REST and gRPC APIs."),
     "predict": ("serving.commands.predict", "Send a JSON request or an image to a model server."),
+    "schedule": (
+        "pipeline.commands.schedule",
+        "Run the pipeline on a cron or interval schedule (foreground; one run at a time).",
+    ),
+    "runs": ("pipeline.commands.runs", "List past runs from ML Metadata, or show one run."),
+    "export": (
+        "pipeline.commands.export",
+        "Write the pipeline for Airflow (DAG file) or Kubeflow Pipelines / Vertex (spec).",
+    ),
+    "report": (
+        "pipeline.commands.report",
+        "Write the HTML report of a past run (default: the latest) and print its path.",
+    ),
     "export-edge": (
         "pipeline.commands.export_edge",
         "Convert a SavedModel to TFLite and ONNX, check each format, print the edge report.",

@@ -519,6 +519,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     path = Path(path or DEFAULT_CONFIG)
     data = read_config_file(path)
     data = apply_overrides(data, overrides or [])
+    return config_from_data(data, path.parent)
+
+
+def config_from_data(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
+    """Validates plain config data (e.g. a resolved config embedded in an Airflow DAG file).
+
+    Args:
+      data: Config keys and values, as in a config file.
+      base_dir: Directory a relative ``validate.schema_file`` is taken from.
+
+    Raises:
+      ConfigError: naming the key, the value received and what was expected.
+    """
     config = _build(PipelineConfig, data, "")
     _check_hparams(config.train)
     _check_edge_formats(config.edge)
@@ -528,7 +541,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     _check_schedule(config.schedule)
     schema_file = config.validate.schema_file
     if schema_file:
-        resolved = (path.parent / Path(schema_file).expanduser()).resolve()
+        resolved = (Path(base_dir) / Path(schema_file).expanduser()).resolve()
         if not resolved.is_file():
             raise ConfigError(
                 f"Config key 'validate.schema_file' must name an existing schema file. "

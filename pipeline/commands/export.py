@@ -1,0 +1,78 @@
+"""``dlpipe export airflow|kubeflow``: the same pipeline for another orchestrator.
+
+``airflow`` writes a DAG file (TFX's AirflowDagRunner) with the schedule in it;
+``kubeflow`` writes a Kubeflow Pipelines v2 / Vertex AI PipelineJob spec (TFX's
+KubeflowV2DagRunner) whose steps run in the project's Docker image, and prints how to
+create the recurring run. A target that is not installed: one line, exit 1, no file.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", choices=["airflow", "kubeflow"], help="Orchestrator.")
+    parser.add_argument(
+        "--config", help="YAML or TOML config file (default: pipeline/configs/digits_cnn.yaml)."
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="Override a config key (repeatable).",
+    )
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--cron", metavar="EXPR", help="Schedule (default: schedule.cron).")
+    when.add_argument("--every", metavar="INTERVAL",
+                      help="Schedule as an interval, e.g. 6h (default: schedule.every).")
+    parser.add_argument(
+        "--output", "-o",
+        help="File to write (default: <output_root>/exports/<name>_airflow_dag.py or "
+             "<name>_kubeflow.json).",
+    )
+    parser.add_argument(
+        "--image", default="dlpipe:latest",
+        help="Kubeflow: the container image every step runs (built from the Dockerfile and "
+             "pushed to a registry the cluster pulls from).",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.config import ConfigError, load_config
+    from pipeline.schedule import ScheduleError, make_trigger
+
+    config = load_config(args.config, args.set)
+    cron = args.cron if args.cron is not None else ("" if args.every else config.schedule.cron)
+    every = args.every if args.every is not None else ("" if args.cron else config.schedule.every)
+    if cron or every:
+        try:
+            make_trigger(cron=cron, every=every)
+        except ScheduleError as e:
+            raise ConfigError(str(e)) from None
+    suffix = "_airflow_dag.py" if args.target == "airflow" else "_kubeflow.json"
+    out = Path(args.output or config.root / "exports" / f"{config.name}{suffix}").resolve()
+
+    if args.target == "airflow":
+        from pipeline.orchestrators import airflow
+        from pipeline.orchestrators.files import write_atomically
+
+        airflow.check_installed()
+        write_atomically(out, airflow.render_dag(config, cron=cron, every=every))
+        print(f"Airflow DAG written: {out}")
+        print("  copy it into Airflow's dags folder; the workers need dlpipe installed")
+        return 0
+
+    from pipeline.cli import import_tensorflow_quietly
+    from pipeline.orchestrators import kubeflow
+
+    kubeflow.check_installed()
+    import_tensorflow_quietly()
+    kubeflow.write_spec(config, out, image=args.image)
+    print(f"Kubeflow Pipelines v2 / Vertex AI spec written: {out} (image {args.image})")
+    if config.edge.enabled:
+        print("  note: the edge steps are not in the spec (their artifact type names are not "
+              "KFP's namespace.Name form)")
+    for line in kubeflow.schedule_help(out, cron=cron, every=every):
+        print(line)
+    return 0
