@@ -95,4 +95,7 @@ def main(args: argparse.Namespace) -> int:
               f"{type(outcome.error).__name__}: {cause[-1] if cause else ''}")
         print(f"Full log: {outcome.log_path}")
     print("\n".join(_format_summary(config, outcome, summary)))
+    from pipeline.report import report_after_run
+
+    report_after_run(config, outcome, summary)  # prints its path; never changes the status
     return 1 if outcome.error is not None else 0

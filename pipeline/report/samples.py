@@ -1,0 +1,140 @@
+"""Sample inputs and label counts, read from ExampleGen's tf.Example files.
+
+What a sample looks like depends on the task, read from its facts module (``config.task``):
+
+- an image task declares ``IMAGE_KEY`` and ``IMAGE_SHAPE``: a grid of images;
+- a text task declares ``TEXT_KEY``: a few texts;
+- any other task: a table of rows, one column per feature.
+
+Every task declares ``LABEL_KEY``; ``CLASS_NAMES`` (optional) turns class ids into names.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+from pipeline.report.facts import Samples
+
+SAMPLE_COUNT = 32
+MAX_SCAN = 100_000
+"""Label counts read at most this many examples per split (the report says so if capped)."""
+MAX_CELL = 40
+
+
+def sample_kind(task: ModuleType) -> str:
+    """``images``, ``texts`` or ``rows``, from what the task's facts module declares."""
+    if hasattr(task, "IMAGE_KEY") and hasattr(task, "IMAGE_SHAPE"):
+        return "images"
+    if hasattr(task, "TEXT_KEY"):
+        return "texts"
+    return "rows"
+
+
+def split_files(examples_uri: str | Path, split: str) -> list[Path]:
+    """The TFRecord files of one split of an Examples artifact."""
+    return sorted(p for p in (Path(examples_uri) / f"Split-{split}").glob("*") if p.is_file())
+
+
+def iter_examples(files: list[Path], limit: int) -> Iterator:
+    """Parses up to ``limit`` tf.Examples from TFRecord files (GZIP when named ``*.gz``)."""
+    import tensorflow as tf
+
+    left = limit
+    for path in files:
+        compression = "GZIP" if path.suffix == ".gz" else ""
+        for record in tf.data.TFRecordDataset(str(path), compression_type=compression):
+            if left <= 0:
+                return
+            left -= 1
+            yield tf.train.Example.FromString(record.numpy())
+
+
+def _values(example, key: str) -> list:
+    feature = example.features.feature.get(key)
+    if feature is None:
+        return []
+    kind = feature.WhichOneof("kind")
+    return list(getattr(feature, kind).value) if kind else []
+
+
+def label_text(example, task: ModuleType) -> str:
+    """The example's label as a class name when the task names its classes."""
+    values = _values(example, task.LABEL_KEY)
+    if not values:
+        return "(missing)"
+    value = values[0]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    names = getattr(task, "CLASS_NAMES", None)
+    if names and isinstance(value, int) and 0 <= value < len(names):
+        return str(names[value])
+    return str(value)
+
+
+def label_counts(examples_uri: str | Path, split: str, task: ModuleType,
+                 limit: int = MAX_SCAN) -> dict[str, int]:
+    """Examples per label in one split, in label order."""
+    counts = Counter(label_text(e, task) for e in iter_examples(
+        split_files(examples_uri, split), limit))
+    return dict(sorted(counts.items(), key=lambda kv: _label_order(kv[0], task)))
+
+
+def _label_order(label: str, task: ModuleType) -> tuple[int, str]:
+    names = [str(n) for n in getattr(task, "CLASS_NAMES", ())]
+    return (names.index(label), "") if label in names else (len(names), label)
+
+
+def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
+                 count: int = SAMPLE_COUNT) -> Samples:
+    """Up to ``count`` examples of ``split`` shaped for the task's kind of input.
+
+    Examples lacking the input feature (possible in a run stopped by anomalies) are
+    skipped, and ``note`` says how many.
+    """
+    kind = sample_kind(task)
+    samples = Samples(kind=kind, split=split)
+    skipped = 0
+    if kind == "images":
+        samples.image_shape = tuple(int(d) for d in task.IMAGE_SHAPE)
+        size = 1
+        for d in samples.image_shape:
+            size *= d
+    for example in iter_examples(split_files(examples_uri, split), count * 4):
+        if len(samples.labels) >= count:
+            break
+        if kind == "images":
+            pixels = [float(v) for v in _values(example, task.IMAGE_KEY)]
+            if len(pixels) != size:
+                skipped += 1
+                continue
+            samples.images.append(pixels)
+        elif kind == "texts":
+            values = _values(example, task.TEXT_KEY)
+            if not values:
+                skipped += 1
+                continue
+            samples.texts.append(_text(values[0]))
+        else:
+            if not samples.columns:
+                samples.columns = sorted(k for k in example.features.feature
+                                         if k != task.LABEL_KEY)
+            samples.rows.append([_cell(_values(example, c)) for c in samples.columns])
+        samples.labels.append(label_text(example, task))
+    if skipped:
+        samples.note = (f"{skipped} of the first examples lack the input feature and are "
+                        f"not shown.")
+    return samples
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _cell(values: list) -> str:
+    if not values:
+        return "(missing)"
+    text = ", ".join(_text(v) if not isinstance(v, float) else f"{v:g}" for v in values)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
