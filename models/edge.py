@@ -109,6 +109,11 @@ def read_edge_spec(export_dir: str | Path) -> EdgeSpec | None:
     return EdgeSpec.from_dict(json.loads(path.read_text()))
 
 
+def has_recurrent_layers(model: Any) -> bool:
+    """Whether ``model`` contains an RNN layer (LSTM, GRU, ... including inside wrappers)."""
+    return any("unroll" in layer.get_config() for layer in model._flatten_layers())
+
+
 def unroll_recurrent_layers(model: Any) -> Any:
     """Clones a functional/sequential Keras model with every RNN layer unrolled.
 
@@ -129,7 +134,7 @@ def unroll_recurrent_layers(model: Any) -> Any:
             config["unroll"] = True
         return layer.__class__.from_config(config)
 
-    if not any("unroll" in layer.get_config() for layer in model._flatten_layers()):
+    if not has_recurrent_layers(model):
         return model
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     clone.set_weights(model.get_weights())

@@ -1,13 +1,15 @@
 """Sequence classifiers: LSTM, GRU and a Transformer encoder (pure builders: they never train).
 
-Each builder takes either token ids (``vocab_size > 0``: int ``[batch, sequence_length]``,
-as text tasks feed them) or float feature vectors (``vocab_size == 0``: ``[batch,
-sequence_length, num_features]``, e.g. the 8 rows of a digit read as a sequence). The
-sequence length is fixed so the edge exports get fixed shapes (RNNs unroll to TFLite
-builtin ops; see models/edge.py).
+Like every classifier builder in the zoo, each takes ``(input_shape, num_classes, **hparams)``.
+``input_shape`` is ``(sequence_length,)`` for token ids (with ``vocab_size > 0``: int input,
+as text tasks feed it) or ``(sequence_length, num_features)`` for float vectors (e.g. the 8
+rows of a digit read as a sequence). The sequence length is fixed so the edge exports get
+fixed shapes (RNNs unroll to TFLite builtin ops; see models/edge.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -15,22 +17,20 @@ from keras import layers
 RNN_CELLS = ("lstm", "gru")
 
 
-def _check(sequence_length: int, num_classes: int, vocab_size: int, num_features: int) -> None:
-    if sequence_length < 1:
-        raise ValueError(f"sequence_length must be >= 1. Received: {sequence_length!r}")
+def _inputs(input_shape: Sequence[int], num_classes: int, vocab_size: int, input_name: str):
+    """The model input; checks the shape against the input kind."""
+    shape = tuple(input_shape)
+    tokens = vocab_size > 0
+    if vocab_size < 0 or len(shape) != (1 if tokens else 2) or min(shape, default=0) < 1:
+        expected = "(sequence_length,) with vocab_size > 0" if tokens else (
+            "(sequence_length, num_features) with vocab_size = 0")
+        raise ValueError(
+            f"input_shape must be {expected}. Received: input_shape={shape!r}, "
+            f"vocab_size={vocab_size!r}"
+        )
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes!r}")
-    if vocab_size < 0 or (vocab_size == 0 and num_features < 1):
-        raise ValueError(
-            "Give vocab_size > 0 (token ids) or num_features >= 1 (float vectors). "
-            f"Received: vocab_size={vocab_size!r}, num_features={num_features!r}"
-        )
-
-
-def _inputs(sequence_length: int, vocab_size: int, num_features: int, input_name: str):
-    if vocab_size:
-        return keras.Input(shape=(sequence_length,), dtype="int32", name=input_name)
-    return keras.Input(shape=(sequence_length, num_features), name=input_name)
+    return keras.Input(shape=shape, dtype="int32" if tokens else "float32", name=input_name)
 
 
 def _head(x, num_classes: int, dense_units: int, dropout: float):
@@ -42,10 +42,9 @@ def _head(x, num_classes: int, dense_units: int, dropout: float):
 
 
 def build_rnn_classifier(
-    sequence_length: int,
+    input_shape: Sequence[int],
     num_classes: int,
     vocab_size: int = 0,
-    num_features: int = 0,
     cell: str = "lstm",
     units: int = 64,
     num_layers: int = 1,
@@ -59,10 +58,10 @@ def build_rnn_classifier(
     """Builds an LSTM or GRU classifier.
 
     Args:
-      sequence_length: Fixed number of time steps.
+      input_shape: ``(sequence_length,)`` for token ids, ``(sequence_length, num_features)``
+        for float vectors; the sequence length is fixed.
       num_classes: Classes of the softmax output.
       vocab_size: Token vocabulary size (ids 0..vocab_size-1, 0 is padding); 0 for float input.
-      num_features: Features per time step for float input.
       cell: ``lstm`` or ``gru``.
       units: Units per recurrent layer.
       num_layers: Stacked recurrent layers.
@@ -76,12 +75,11 @@ def build_rnn_classifier(
     Returns:
       An uncompiled ``keras.Model`` mapping sequences to class probabilities.
     """
-    _check(sequence_length, num_classes, vocab_size, num_features)
     if cell not in RNN_CELLS:
         raise ValueError(f"cell must be one of {RNN_CELLS}. Received: cell={cell!r}")
     if units < 1 or num_layers < 1:
         raise ValueError(f"units and num_layers must be >= 1. Received: {units!r}, {num_layers!r}")
-    inputs = _inputs(sequence_length, vocab_size, num_features, input_name)
+    inputs = _inputs(input_shape, num_classes, vocab_size, input_name)
     x = inputs
     if vocab_size:
         x = layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(x)
@@ -113,10 +111,9 @@ class PositionEmbedding(layers.Layer):
 
 
 def build_transformer_classifier(
-    sequence_length: int,
+    input_shape: Sequence[int],
     num_classes: int,
     vocab_size: int = 0,
-    num_features: int = 0,
     embed_dim: int = 32,
     num_heads: int = 2,
     ff_dim: int = 64,
@@ -133,10 +130,10 @@ def build_transformer_classifier(
     a residual connection and layer norm; mean pooling over positions; softmax head.
 
     Args:
-      sequence_length: Fixed number of positions.
+      input_shape: ``(sequence_length,)`` for token ids, ``(sequence_length, num_features)``
+        for float vectors; the number of positions is fixed.
       num_classes: Classes of the softmax output.
-      vocab_size: Token vocabulary size; 0 for float input (then ``num_features``).
-      num_features: Features per position for float input.
+      vocab_size: Token vocabulary size; 0 for float input.
       embed_dim: Model width.
       num_heads: Attention heads (``embed_dim`` must divide by it).
       ff_dim: Hidden units of the feed-forward network.
@@ -149,18 +146,17 @@ def build_transformer_classifier(
     Returns:
       An uncompiled ``keras.Model`` mapping sequences to class probabilities.
     """
-    _check(sequence_length, num_classes, vocab_size, num_features)
     if num_heads < 1 or embed_dim % num_heads:
         raise ValueError(
             f"embed_dim must be a multiple of num_heads. Received: embed_dim={embed_dim!r}, "
             f"num_heads={num_heads!r}"
         )
-    inputs = _inputs(sequence_length, vocab_size, num_features, input_name)
+    inputs = _inputs(input_shape, num_classes, vocab_size, input_name)
     if vocab_size:
         x = layers.Embedding(vocab_size, embed_dim, name="token_embedding")(inputs)
     else:
         x = layers.Dense(embed_dim, name="feature_projection")(inputs)
-    x = PositionEmbedding(sequence_length, embed_dim, name="position_embedding")(x)
+    x = PositionEmbedding(input_shape[0], embed_dim, name="position_embedding")(x)
     for i in range(1, num_layers + 1):
         attention = layers.MultiHeadAttention(
             num_heads, embed_dim // num_heads, dropout=dropout, name=f"block{i}_attention"

@@ -19,7 +19,7 @@ def digits():
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_rnn_on_float_sequences(cell, bidirectional):
-    model = sequence.build_rnn_classifier(8, 10, num_features=8, cell=cell, units=8,
+    model = sequence.build_rnn_classifier((8, 8), 10, cell=cell, units=8,
                                           bidirectional=bidirectional)
     out = model(RNG.random((3, 8, 8), dtype=np.float32)).numpy()
     assert out.shape == (3, 10)
@@ -29,30 +29,30 @@ def test_rnn_on_float_sequences(cell, bidirectional):
 
 
 def test_rnn_on_tokens_and_scaling():
-    small = sequence.build_rnn_classifier(20, 2, vocab_size=100, units=4, embedding_dim=4)
-    big = sequence.build_rnn_classifier(20, 2, vocab_size=100, units=16, embedding_dim=4)
-    two = sequence.build_rnn_classifier(20, 2, vocab_size=100, units=4, embedding_dim=4,
+    small = sequence.build_rnn_classifier((20,), 2, vocab_size=100, units=4, embedding_dim=4)
+    big = sequence.build_rnn_classifier((20,), 2, vocab_size=100, units=16, embedding_dim=4)
+    two = sequence.build_rnn_classifier((20,), 2, vocab_size=100, units=4, embedding_dim=4,
                                         num_layers=2)
     ids = RNG.integers(0, 100, size=(2, 20)).astype("int32")
     assert small(ids).shape == (2, 2)
     assert small.count_params() < big.count_params()
     assert small.count_params() < two.count_params()
     # LSTM has 4 gates, GRU 3: same units, fewer GRU parameters.
-    gru = sequence.build_rnn_classifier(20, 2, vocab_size=100, cell="gru", units=16,
+    gru = sequence.build_rnn_classifier((20,), 2, vocab_size=100, cell="gru", units=16,
                                         embedding_dim=4)
     assert gru.count_params() < big.count_params()
 
 
 def test_transformer_tokens_and_features():
-    tokens = sequence.build_transformer_classifier(16, 2, vocab_size=50, embed_dim=8,
+    tokens = sequence.build_transformer_classifier((16,), 2, vocab_size=50, embed_dim=8,
                                                    num_heads=2, ff_dim=16)
     assert tokens(RNG.integers(0, 50, size=(4, 16)).astype("int32")).shape == (4, 2)
-    feats = sequence.build_transformer_classifier(8, 10, num_features=8, embed_dim=8,
+    feats = sequence.build_transformer_classifier((8, 8), 10, embed_dim=8,
                                                   num_heads=2, ff_dim=16, num_layers=2)
     assert feats(RNG.random((4, 8, 8), dtype=np.float32)).shape == (4, 10)
     names = [layer.name for layer in feats.layers]
     assert {"position_embedding", "block2_attention", "block2_norm2", "pool"} <= set(names)
-    wider = sequence.build_transformer_classifier(8, 10, num_features=8, embed_dim=16,
+    wider = sequence.build_transformer_classifier((8, 8), 10, embed_dim=16,
                                                   num_heads=2, ff_dim=16, num_layers=2)
     assert feats.count_params() < wider.count_params()
 
@@ -66,10 +66,10 @@ def test_mlp_shapes_and_scaling():
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: sequence.build_rnn_classifier(8, 10), "vocab_size > 0"),
-        (lambda: sequence.build_rnn_classifier(8, 10, num_features=8, cell="rnn"), "cell"),
-        (lambda: sequence.build_rnn_classifier(0, 10, num_features=8), "sequence_length"),
-        (lambda: sequence.build_transformer_classifier(8, 10, num_features=8, embed_dim=10,
+        (lambda: sequence.build_rnn_classifier((8,), 10), "vocab_size = 0"),
+        (lambda: sequence.build_rnn_classifier((8, 8), 10, cell="rnn"), "cell"),
+        (lambda: sequence.build_rnn_classifier((8, 8), 10, vocab_size=5), "vocab_size > 0"),
+        (lambda: sequence.build_transformer_classifier((8, 8), 10, embed_dim=10,
                                                        num_heads=3), "multiple of num_heads"),
         (lambda: mlp.build_mlp(0, 3), "num_features"),
         (lambda: vae.build_vae((8, 8), latent_dim=0), "latent_dim"),
