@@ -12,7 +12,7 @@ import dataclasses
 import datetime
 
 from pipeline.config import PipelineConfig
-from pipeline.summary import _prop, executions_by_node, run_outputs
+from pipeline.summary import _prop, artifact_span, executions_by_node, run_outputs
 
 _EXECUTION_STATES = {0: "unknown", 1: "new", 2: "running", 3: "executed", 4: "failed",
                      5: "cached", 6: "canceled"}
@@ -97,8 +97,8 @@ def list_runs(config: PipelineConfig, store) -> list[RunRecord]:
         )
         outputs = run_outputs(store, ctx.name)
         examples = outputs.get("ImportExampleGen.examples")
-        if examples is not None and "span" in examples.properties:
-            record.span = examples.properties["span"].int_value
+        if examples is not None:
+            record.span = artifact_span(examples)
         blessing = outputs.get("Evaluator.blessing")
         if blessing is not None:
             record.blessed = bool(_prop(blessing, "blessed"))

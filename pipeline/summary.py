@@ -78,6 +78,14 @@ def _prop(artifact, name: str):
     return getattr(value, kind) if kind else None
 
 
+def artifact_span(artifact) -> int | None:
+    """The data span of an Examples artifact (ImportExampleGen records it; 0 without spans)."""
+    if "span" in artifact.properties:
+        return artifact.properties["span"].int_value
+    value = _prop(artifact, "span")
+    return int(value) if value is not None else None
+
+
 def read_evaluation(uri: str, summary: RunSummary, label_key: str) -> None:
     """Fills metrics, per-class accuracy, baseline diff and the validation reason."""
     import tensorflow_model_analysis as tfma
@@ -134,8 +142,8 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
     outputs = run_outputs(metadata_store(config), run_id)
     summary.artifacts = {key: artifact.uri for key, artifact in sorted(outputs.items())}
     examples = outputs.get("ImportExampleGen.examples")
-    if examples is not None and "span" in examples.properties:
-        summary.span = examples.properties["span"].int_value
+    if examples is not None:
+        summary.span = artifact_span(examples)
     anomalies = outputs.get("ExampleValidator.anomalies")
     if anomalies is not None:
         summary.anomalies = read_anomalies(anomalies.uri)
