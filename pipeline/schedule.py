@@ -17,8 +17,8 @@ Rules, each kept by the library or by one small piece of code here:
 Each run is ``dlpipe run`` in a child process, not a call in this process: TensorFlow, Beam
 and absl keep process-wide state (graphs, thread pools, log handlers, memory that is not
 returned), a crash or OOM kill of a run must not take the scheduler down, and each run reads
-the code and config on disk afresh. The scheduler itself stays a small process that never
-imports TensorFlow.
+the code and config on disk afresh. The scheduler itself runs no TensorFlow work (it
+imports the model builder only to validate the config once).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import contextlib
 import datetime
 import fcntl
 import json
+import logging
 import os
 import re
 import signal
@@ -260,6 +261,8 @@ class PipelineScheduler:
                                       EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
 
     def _serve_locked(self, scheduler_cls, events: int) -> int:
+        # APScheduler's own warning for a skipped trigger would repeat the line logged here.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         scheduler = scheduler_cls(daemon=True)
         scheduler.add_listener(self._on_event, events)
         now = datetime.datetime.now().astimezone()
