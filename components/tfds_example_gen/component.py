@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 from tfx import types
-from tfx.components.example_gen import driver, utils
+from tfx.components.example_gen import utils
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
@@ -50,12 +50,13 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
     shapes and ClassLabel names are recorded here) and ``tfds_split_counts``.
 
     Like TFX's QueryBasedExampleGen, each input split's ``pattern`` is a query, here a
-    TFDS split spec; the QueryBasedDriver records span 0 on the artifact.
+    TFDS split spec; the driver records span 0 and ``input_fingerprint`` (the prepared
+    dataset's files) on the artifact.
     """
 
     SPEC_CLASS = TfdsExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.QueryBasedDriver
+    DRIVER_CLASS = executor.Driver
 
     def __init__(
         self,

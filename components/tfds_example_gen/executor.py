@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import apache_beam as beam
 from absl import logging
 from tfx import types
+from tfx.components.example_gen import driver, utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import io_utils, proto_utils
 
-from components.tfds_example_gen.source import TfdsSource, resolve_source, to_example
+from components.tfds_example_gen.source import (
+    TfdsSource,
+    load_builder,
+    resolve_source,
+    to_example,
+)
 
 DATASET_KEY = "dataset"
 VERSION_KEY = "version"
@@ -40,6 +47,30 @@ def _to_numpy(example: Any) -> Any:
     import tensorflow_datasets as tfds
 
     return tfds.as_numpy(example)
+
+
+class Driver(driver.QueryBasedDriver):
+    """TFX's QueryBasedDriver (span 0), plus a fingerprint of the prepared dataset's files.
+
+    The fingerprint is an execution property, so it is part of the cache key: a dataset
+    prepared again (new files) is read again instead of reusing the cached Examples.
+    """
+
+    def resolve_exec_properties(self, exec_properties, pipeline_info, component_info):
+        exec_properties = super().resolve_exec_properties(
+            exec_properties, pipeline_info, component_info)
+        try:
+            builder = load_builder(
+                exec_properties[DATASET_KEY],
+                exec_properties.get(VERSION_KEY) or None,
+                exec_properties.get(DATA_DIR_KEY) or None,
+                download=False,
+            )
+        except Exception:  # not prepared or unknown: the executor reports it in full
+            return exec_properties
+        exec_properties[utils.FINGERPRINT_PROPERTY_NAME] = io_utils.generate_fingerprint(
+            builder.info.full_name, os.path.join(str(builder.data_path), "*"))
+        return exec_properties
 
 
 class Executor(BaseExampleGenExecutor):

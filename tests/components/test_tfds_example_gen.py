@@ -135,6 +135,10 @@ def test_pipeline_writes_tfds_splits_that_statistics_gen_reads(tmp_path, data_di
     assert "text" not in features  # left out by the feature map
     assert json.loads(examples.custom_properties["tfds_split_counts"].string_value) == {
         "train[:1000]": 1000, "test": 297}
+    # The driver fingerprinted the prepared files (dataset_info.json, features.json, shards).
+    files = [p for p in (data_dir / "digits8" / "1.0.0").iterdir() if p.is_file()]
+    assert f"num_files:{len(files)}," in examples.custom_properties[
+        "input_fingerprint"].string_value
 
     # Files: the slice and the whole test split, values exactly as in scikit-learn.
     train = _read_split(Path(examples.uri) / "Split-train")
@@ -263,3 +267,18 @@ def test_component_arguments():
     TfdsExampleGen(dataset="mnist", splits={"train+test": "all"}, output_config=hashed)
     with pytest.raises(DlpipeError, match="more than one split"):
         TfdsExampleGen(dataset="mnist", output_config=hashed)
+
+
+def test_driver_fingerprints_only_prepared_datasets(tmp_path, data_dir):
+    from components.tfds_example_gen.component import TfdsExampleGen
+    from components.tfds_example_gen.executor import Driver
+
+    def fingerprint(dataset: str, root: Path) -> str | None:
+        component = TfdsExampleGen(dataset=dataset, data_dir=str(root))
+        resolved = Driver(None).resolve_exec_properties(
+            dict(component.exec_properties), None, None)
+        assert resolved["span"] == 0
+        return resolved["input_fingerprint"]
+
+    assert fingerprint("digits8", data_dir).startswith("split:digits8/1.0.0,num_files:")
+    assert fingerprint("mnist", tmp_path) is None  # the executor reports "not prepared"
