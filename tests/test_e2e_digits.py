@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.pusher.push import versions
 from models.digits import features
 from pipeline import ingest
 from pipeline.config import load_config
-from pipeline.summary import executions_by_node, metadata_store
+from tests.e2e_helpers import dlpipe_run, eval_split, node_states
 
 pytestmark = pytest.mark.e2e
 
@@ -34,34 +35,6 @@ COMPLETE, CACHED = 3, 5  # ml_metadata Execution.State
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e")
-
-
-def dlpipe_run(cli, root: Path, *overrides: str):
-    sets = [arg for o in overrides for arg in ("--set", o)]
-    result = cli("run", "--set", f"output_root={root}", *sets)
-    match = re.search(r"^Run (\S+)$", result.stdout, re.M)
-    assert match, result.stdout + result.stderr
-    config = load_config(overrides=[f"output_root={root}", *overrides])
-    return result, match.group(1), config
-
-
-def node_states(config, run_id: str) -> dict[str, list[int]]:
-    store = metadata_store(config)
-    return {node: [e.last_known_state for e in execs]
-            for node, execs in executions_by_node(store, run_id).items()}
-
-
-def eval_split(config) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out eval split written by ExampleGen (raw pixels and labels)."""
-    files = sorted((config.pipeline_root / "ImportExampleGen").glob("examples/*/Split-eval/*"))
-    assert files, "ExampleGen wrote no eval split"
-    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.IMAGE_SIZE], tf.float32),
-            features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
-    ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
-    parsed = [tf.io.parse_single_example(r, spec) for r in ds]
-    images = np.stack([p[features.IMAGE_KEY].numpy() for p in parsed])
-    labels = np.array([p[features.LABEL_KEY].numpy()[0] for p in parsed])
-    return images.reshape(-1, *features.IMAGE_SHAPE), labels
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +70,7 @@ def test_cold_run_executes_every_component_blesses_and_pushes(first):
 def test_pushed_model_serves_raw_pixels_and_tf_examples(first):
     _, _, config = first
     version_dir = config.serving_model_dir / "1"
-    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+    assert versions(config.serving_model_dir) == [1]
     loaded = tf.saved_model.load(str(version_dir))
     assert {features.SERVING_SIGNATURE, features.EXAMPLES_SIGNATURE,
             features.EDGE_SIGNATURE} <= set(loaded.signatures)
@@ -186,7 +159,7 @@ def test_second_run_reuses_cache_and_pushes_nothing_new(cli, root, first):
     for node in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
         assert states[node] == [CACHED], (node, states[node])
     assert "already serving as version 1" in result.stdout
-    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+    assert versions(config.serving_model_dir) == [1]
 
 
 def test_worse_model_is_not_blessed_or_pushed(cli, root, first):
@@ -195,7 +168,7 @@ def test_worse_model_is_not_blessed_or_pushed(cli, root, first):
     assert "blessed:  NO (" in result.stdout
     assert "sparse_categorical_accuracy" in result.stdout.split("blessed:  NO", 1)[1]
     assert "pushed:   no (the model was not blessed)" in result.stdout
-    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+    assert versions(config.serving_model_dir) == [1]
     assert node_states(config, run_id)["Trainer"] == [COMPLETE]
 
 
@@ -224,4 +197,4 @@ def test_planted_anomalies_stop_the_run_before_transform(cli, root, first, tmp_p
     assert re.search(r"image\s+FEATURE_TYPE_LOW_FRACTION_PRESENT", report), report
     states = node_states(config, run_id)
     assert "Transform" not in states and "Trainer" not in states and "Pusher" not in states
-    assert sorted(p.name for p in config.serving_model_dir.iterdir() if p.is_dir()) == ["1"]
+    assert versions(config.serving_model_dir) == [1]
