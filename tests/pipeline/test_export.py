@@ -50,12 +50,16 @@ def test_kfp_sdk_loads_the_spec(cli, tmp_path):
     out = tmp_path / "spec.json"
     result = cli("export", "kubeflow", "--set", f"output_root={tmp_path / 'root'}", "-o", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
-    code = ("import sys, kfp.components as c; comp = c.load_component_from_file(sys.argv[1]);"
-            "print(comp.name)")
+    # The file is a PipelineJob (what Vertex AI submits); the KFP SDK loads its PipelineSpec.
+    code = ("import sys, json, kfp.components as c;"
+            "job = json.load(open(sys.argv[1]));"
+            "comp = c.load_component_from_text(json.dumps(job['pipelineSpec']));"
+            "print(comp.name, len(comp.pipeline_spec.root.dag.tasks))")
     loaded = subprocess.run([KFP_PYTHON or sys.executable, "-c", code, str(out)],
                             capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
-    assert "digits-cnn" in loaded.stdout
+    name, tasks = loaded.stdout.split()
+    assert name == "digits-cnn" and int(tasks) >= 10, loaded.stdout
 
 
 def test_airflow_dag_source_embeds_config_and_schedule(tmp_path):
