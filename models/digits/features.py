@@ -22,6 +22,11 @@ def transformed_name(key: str) -> str:
     """Name of a feature after Transform."""
     return f"{key}_xf"
 
+
+MODEL_INPUT_KEY = transformed_name(IMAGE_KEY)
+"""The transformed feature the model reads: pixels in [0, 1], shaped ``MODEL_INPUT_SHAPE``."""
+MODEL_INPUT_SHAPE = IMAGE_SHAPE
+
 # The serving contract (documented in README.md, "Serving contract"). Signature names are
 # the same for every model (models/edge.py owns them); what this task's take and return:
 #   serving_default: image float32 [batch, 8, 8] raw pixels 0..16 -> probabilities float32

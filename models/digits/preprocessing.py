@@ -15,7 +15,7 @@ def preprocessing_fn(inputs: dict) -> dict:
     image = tf.cast(inputs[features.IMAGE_KEY], tf.float32)
     scaled = tft.scale_to_0_1(image)
     outputs = {
-        features.transformed_name(features.IMAGE_KEY): tf.reshape(
+        features.MODEL_INPUT_KEY: tf.reshape(
             scaled, [-1, *features.IMAGE_SHAPE]
         ),
     }
