@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 
 from pipeline.config import PipelineConfig
+from pipeline.runner import ENDED_MS_KEY, RUN_STATE_KEY, STARTED_MS_KEY
 from pipeline.summary import _prop, artifact_span, executions_by_node, run_outputs
 
 _EXECUTION_STATES = {0: "unknown", 1: "new", 2: "running", 3: "executed", 4: "failed",
@@ -82,13 +83,13 @@ def list_runs(config: PipelineConfig, store) -> list[RunRecord]:
     records = []
     for ctx, executions in _run_contexts(store, config.name):
         props = ctx.custom_properties
-        if "dlpipe_started_ms" in props:
-            started = props["dlpipe_started_ms"].int_value
-            ended = props["dlpipe_ended_ms"].int_value
+        if STARTED_MS_KEY in props:
+            started = int(props[STARTED_MS_KEY].double_value)
+            ended = int(props[ENDED_MS_KEY].double_value)
         else:
             started = min(e.create_time_since_epoch for e in executions)
             ended = max(e.last_update_time_since_epoch for e in executions)
-        state = props["dlpipe_state"].string_value if "dlpipe_state" in props else "running?"
+        state = props[RUN_STATE_KEY].string_value if RUN_STATE_KEY in props else "running?"
         record = RunRecord(
             run_id=ctx.name, started=_time(started), seconds=(ended - started) / 1000,
             state=state,

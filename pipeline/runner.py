@@ -31,6 +31,9 @@ from pipeline.errors import DlpipeError
 
 RUN_STATE_KEY = "dlpipe_state"
 """Custom property of the MLMD ``pipeline_run`` context: complete, failed or stopped."""
+STARTED_MS_KEY = "dlpipe_started_ms"
+ENDED_MS_KEY = "dlpipe_ended_ms"
+"""When the run started and ended (epoch ms, double), on the same context."""
 
 
 class RunStopped(Exception):
@@ -173,8 +176,9 @@ def record_run_state(store, run_id: str, state: str, started: float, ended: floa
     if context is None:  # nothing ran far enough to register the run
         return
     context.custom_properties[RUN_STATE_KEY].string_value = state
-    context.custom_properties["dlpipe_started_ms"].int_value = int(started * 1000)
-    context.custom_properties["dlpipe_ended_ms"].int_value = int(ended * 1000)
+    # Epoch milliseconds as doubles: MLMD's MySQL schema keeps int_value in a 32-bit INT.
+    context.custom_properties[STARTED_MS_KEY].double_value = round(started * 1000)
+    context.custom_properties[ENDED_MS_KEY].double_value = round(ended * 1000)
     context.custom_properties["dlpipe_failed_node"].string_value = failed_node
     store.put_contexts([context])
 
