@@ -23,6 +23,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600
     )
 
 
+def one_line_error(result: subprocess.CompletedProcess, code: int, *fragments: str
+                          ) -> None:
+    """The command failed with ``code``, printing exactly one error line (no traceback)
+    that contains every fragment."""
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from pipeline import ingest
+from tests.conftest import one_line_error
 
 
 def test_help_imports_neither_tensorflow_nor_tfx():
@@ -28,29 +29,20 @@ def test_help_lists_the_commands(cli):
     assert "run" in result.stdout and "config" in result.stdout
 
 
-def _one_line_error(result, code, *fragments):
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
-
 def test_unknown_key_and_wrong_type(cli):
-    _one_line_error(cli("run", "--set", "train.stepz=3"), 2, "Unknown config key 'train.stepz'")
-    _one_line_error(cli("run", "--set", "train.train_steps=many"), 2,
+    one_line_error(cli("run", "--set", "train.stepz=3"), 2, "Unknown config key 'train.stepz'")
+    one_line_error(cli("run", "--set", "train.train_steps=many"), 2,
                     "train.train_steps", "'many'", "must be int")
 
 
 def test_missing_and_empty_data_directory_write_nothing(cli, tmp_path):
     root = tmp_path / "out"
-    _one_line_error(
+    one_line_error(
         cli("run", "--set", f"output_root={root}", "--set", "ingest.kind=tfrecord",
             "--set", f"ingest.path={tmp_path / 'absent'}"),
         1, "does not exist")
     (tmp_path / "empty").mkdir()
-    _one_line_error(
+    one_line_error(
         cli("run", "--set", f"output_root={root}", "--set", "ingest.kind=tfrecord",
             "--set", f"ingest.path={tmp_path / 'empty'}"),
         1, "holds no *.tfrecord* files")
@@ -71,7 +63,7 @@ def test_corrupt_record(cli, tmp_path):
     path.write_bytes(bytes(raw))
     result = cli("run", "--set", f"output_root={tmp_path / 'out'}", "--set",
                  "ingest.kind=tfrecord", "--set", f"ingest.path={data}")
-    _one_line_error(result, 1, "Corrupt record in", "part.tfrecord at record 1")
+    one_line_error(result, 1, "Corrupt record in", "part.tfrecord at record 1")
     assert not any((tmp_path / "out" / "serving").rglob("*"))
 
 
@@ -80,7 +72,7 @@ def test_read_only_output_root_as_user(cli, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    _one_line_error(cli("run", "--set", f"output_root={ro / 'runs'}"), 1, "is not writable")
+    one_line_error(cli("run", "--set", f"output_root={ro / 'runs'}"), 1, "is not writable")
 
 
 def test_read_only_output_root(cli, tmp_path):
@@ -88,6 +80,6 @@ def test_read_only_output_root(cli, tmp_path):
     # read-only for everyone. Both stand for a pipeline root on a read-only path.
     blocker = tmp_path / "file"
     blocker.write_text("")
-    _one_line_error(cli("run", "--set", f"output_root={blocker / 'runs'}"), 1,
+    one_line_error(cli("run", "--set", f"output_root={blocker / 'runs'}"), 1,
                     "output_root", "is not writable")
-    _one_line_error(cli("run", "--set", "output_root=/proc/dlpipe-runs"), 1, "is not writable")
+    one_line_error(cli("run", "--set", "output_root=/proc/dlpipe-runs"), 1, "is not writable")

@@ -9,15 +9,7 @@ import pytest
 
 from pipeline.config import ConfigError, load_config
 from pipeline.schedule import ScheduleError, make_trigger, parse_interval
-
-
-def _one_line_error(result, code, *fragments):
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
+from tests.conftest import one_line_error
 
 
 def test_intervals_and_crontab_lines():
@@ -76,12 +68,12 @@ def test_beam_runner_arguments_parse_as_beam_options():
 
 def test_invalid_schedule_writes_nothing(cli, tmp_path):
     root = tmp_path / "out"
-    _one_line_error(cli("schedule", "--cron", "61 3 * * *", "--set", f"output_root={root}"),
+    one_line_error(cli("schedule", "--cron", "61 3 * * *", "--set", f"output_root={root}"),
                     2, "Invalid cron expression '61 3 * * *'")
-    _one_line_error(cli("schedule", "--every", "soon", "--set", f"output_root={root}"),
+    one_line_error(cli("schedule", "--every", "soon", "--set", f"output_root={root}"),
                     2, "Invalid interval 'soon'")
-    _one_line_error(cli("schedule", "--set", f"output_root={root}"), 2, "exactly one schedule")
-    _one_line_error(cli("export", "airflow", "--cron", "* *", "--set", f"output_root={root}"),
+    one_line_error(cli("schedule", "--set", f"output_root={root}"), 2, "exactly one schedule")
+    one_line_error(cli("export", "airflow", "--cron", "* *", "--set", f"output_root={root}"),
                     2, "Invalid cron expression")
     assert not root.exists()
 
@@ -97,7 +89,7 @@ def test_unreachable_mysql_store_writes_nothing(cli, tmp_path):
     sets = ["--set", f"output_root={root}", "--set", "metadata.store=mysql",
             "--set", "metadata.host=127.0.0.1", "--set", f"metadata.port={_closed_port()}",
             "--set", "metadata.database=dlpipe", "--set", "metadata.user=dlpipe"]
-    _one_line_error(cli("run", *sets), 1, "ML Metadata store mysql://dlpipe@127.0.0.1:",
+    one_line_error(cli("run", *sets), 1, "ML Metadata store mysql://dlpipe@127.0.0.1:",
                     "is unreachable")
-    _one_line_error(cli("runs", *sets), 1, "is unreachable")
+    one_line_error(cli("runs", *sets), 1, "is unreachable")
     assert not root.exists()
