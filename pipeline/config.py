@@ -43,8 +43,10 @@ class IngestConfig:
     kind: str = _field(
         "sklearn_digits",
         "Where examples come from: 'sklearn_digits' (bundled 8x8 digits, written as "
-        "tf.Example TFRecords) or 'tfrecord' (a directory of tf.Example TFRecord files).",
-        choices=("sklearn_digits", "tfrecord"),
+        "tf.Example TFRecords), 'tfrecord' (a directory of tf.Example TFRecord files), "
+        "'image_folder' (ingest.path holds one subfolder of PNG/JPEG images per class) or "
+        "'tfds' (a TensorFlow Datasets dataset, ingest.tfds_name).",
+        choices=("sklearn_digits", "tfrecord", "image_folder", "tfds"),
     )
     path: str = _field(
         "",
@@ -53,6 +55,21 @@ class IngestConfig:
         "*.tfrecord.gz files, or it is a span pattern such as '/data/digits/span-{SPAN}' or "
         "'/data/digits/span-{SPAN}/*.tfrecord.gz': each run then reads the newest span only "
         "(TFX's {SPAN} input pattern; ImportExampleGen's driver picks the span).",
+    )
+    image_shape: list = _field(
+        None,
+        "For 'image_folder': [height, width, channels] the images are resized to (channels "
+        "1: grey, 3: RGB). Empty: the task's image shape with one channel.",
+        default_factory=list,
+    )
+    tfds_name: str = _field("", "For 'tfds': the dataset, e.g. 'mnist' or 'fashion_mnist'.")
+    tfds_version: str = _field("", "For 'tfds': dataset version (empty: the newest).")
+    tfds_data_dir: str = _field(
+        "", "For 'tfds': data_dir holding the prepared dataset (empty: TFDS's default)."
+    )
+    tfds_download: bool = _field(
+        False, "For 'tfds': let TFDS download and prepare a dataset missing from data_dir "
+        "(needs internet; off, a missing dataset fails at once, saying how to provide it)."
     )
     train_buckets: int = _field(4, "Hash buckets assigned to the train split.", minimum=1)
     eval_buckets: int = _field(1, "Hash buckets assigned to the eval split.", minimum=1)
@@ -449,6 +466,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 
 def _parse_scalar(text: str) -> Any:
+    if not text.strip():
+        return ""  # `--set key=` clears a string key (YAML would read it as null)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -583,6 +602,26 @@ def _check_hparams(train: TrainConfig) -> None:
             )
 
 
+def _check_ingest_source(ingest: IngestConfig) -> None:
+    shape = ingest.image_shape
+    if shape and (len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape)
+                  or shape[2] not in (1, 3)):
+        raise ConfigError(
+            "Config key 'ingest.image_shape' must be [height, width, channels] with channels "
+            f"1 or 3. Received: ingest.image_shape={shape!r}."
+        )
+    if ingest.kind == "tfds" and not ingest.tfds_name:
+        raise ConfigError(
+            "Config key 'ingest.tfds_name' must name a TFDS dataset when ingest.kind='tfds'. "
+            "Received: ingest.tfds_name=''."
+        )
+    if ingest.kind == "image_folder" and not ingest.path:
+        raise ConfigError(
+            "Config key 'ingest.path' must name the image folder when "
+            "ingest.kind='image_folder'. Received: ingest.path=''."
+        )
+
+
 EDGE_FORMATS = ("float32", "float16", "dynamic_range", "int8", "onnx")
 
 
@@ -608,6 +647,7 @@ def _check_ingest(ingest: IngestConfig) -> None:
             f"Config key 'ingest.path' supports only the {SPAN_SPEC} placeholder. "
             f"Received: ingest.path={ingest.path!r}."
         )
+    _check_ingest_source(ingest)
 
 
 _RUNNER_NEEDS = {

@@ -13,7 +13,13 @@ import datetime
 
 from pipeline.config import PipelineConfig
 from pipeline.runner import ENDED_MS_KEY, RUN_STATE_KEY, STARTED_MS_KEY
-from pipeline.summary import _prop, artifact_span, executions_by_node, run_outputs
+from pipeline.summary import (
+    _prop,
+    artifact_span,
+    example_gen_output,
+    executions_by_node,
+    run_outputs,
+)
 
 _EXECUTION_STATES = {0: "unknown", 1: "new", 2: "running", 3: "executed", 4: "failed",
                      5: "cached", 6: "canceled"}
@@ -97,7 +103,7 @@ def list_runs(config: PipelineConfig, store) -> list[RunRecord]:
             if "dlpipe_failed_node" in props else "",
         )
         outputs = run_outputs(store, ctx.name)
-        examples = outputs.get("ImportExampleGen.examples")
+        examples = example_gen_output(outputs)
         if examples is not None:
             record.span = artifact_span(examples)
         blessing = outputs.get("Evaluator.blessing")

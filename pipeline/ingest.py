@@ -8,12 +8,18 @@ corrupt record is reported here, in one line, instead of deep inside a Beam job.
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import DlpipeError
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
 
 DIGITS_FILE = "digits.tfrecord.gz"
 INPUT_PATTERN = "*.tfrecord*"
@@ -143,3 +149,75 @@ def prepare_input(kind: str, data_dir: Path) -> tuple[Path, int]:
     if count == 0:
         raise DlpipeError(f"Input directory {data_dir} holds TFRecord files with no records.")
     return data_dir, count
+
+
+TFDS_SPLITS = {"train": "train", "test": "eval"}
+"""TFDS split -> pipeline split, for ingest.kind 'tfds'."""
+
+
+def image_shape(config: PipelineConfig) -> tuple[int, int, int]:
+    """(height, width, channels) of an image-folder ingest: configured, or the task's."""
+    if config.ingest.image_shape:
+        return tuple(config.ingest.image_shape)
+    task = importlib.import_module(config.task)
+    return (*task.IMAGE_SHAPE, 1)
+
+
+def tfds_feature_map(config: PipelineConfig) -> dict[str, str]:
+    """TFDS feature -> our feature name: the image and label the task reads."""
+    task = importlib.import_module(config.task)
+    return {"image": task.IMAGE_KEY, "label": task.LABEL_KEY}
+
+
+def _check_task_takes(config: PipelineConfig, values: int, what: str) -> None:
+    """The task must read images of ``values`` pixel values; else say what each side has."""
+    task = importlib.import_module(config.task)
+    expected = getattr(task, "IMAGE_SIZE", None)
+    if expected is None:
+        raise DlpipeError(
+            f"ingest.kind={config.ingest.kind!r} provides images ({what}), but task "
+            f"{config.task} does not read images. Expected a dataset matching the task."
+        )
+    if values != expected:
+        raise DlpipeError(
+            f"{what} gives images of {values} values, but task {config.task} reads images "
+            f"of shape {tuple(task.IMAGE_SHAPE)} ({expected} values). Expected matching "
+            f"shapes (set ingest.image_shape, or use a task built for this dataset)."
+        )
+
+
+def check_source(config: PipelineConfig) -> int:
+    """Checks the configured input before anything runs; returns its number of examples.
+
+    Raises:
+      DlpipeError: naming the input and what was expected.
+    """
+    kind = config.ingest.kind
+    if kind == "image_folder":
+        from components.image_folder_example_gen.folder import scan_image_folder
+
+        shape = image_shape(config)
+        folder = scan_image_folder(config.data_dir, shape, resize=True)
+        _check_task_takes(config, math.prod(shape), f"ingest.image_shape {list(shape)}")
+        return len(folder.files)
+    if kind == "tfds":
+        from components.tfds_example_gen.source import resolve_source
+
+        ingest = config.ingest
+        source = resolve_source(
+            ingest.tfds_name, TFDS_SPLITS, version=ingest.tfds_version or None,
+            data_dir=ingest.tfds_data_dir or None, feature_map=tfds_feature_map(config),
+            download=ingest.tfds_download,
+        )
+        plan = {p.name: p for p in source.plan}
+        task = importlib.import_module(config.task)
+        image = plan.get(task.IMAGE_KEY)
+        if image is None or None in image.shape:
+            raise DlpipeError(
+                f"TFDS dataset {ingest.tfds_name!r} has no fixed-shape 'image' feature. "
+                f"Expected an image classification dataset for task {config.task}."
+            )
+        _check_task_takes(config, math.prod(image.shape),
+                          f"TFDS dataset {ingest.tfds_name!r} (image {list(image.shape)})")
+        return sum(source.split_counts.values())
+    return prepare_input(kind, config.data_dir)[1]

@@ -119,32 +119,50 @@ def create_pipeline(config: PipelineConfig):
 
     from components.edge_export.component import EdgeExport
     from components.edge_pusher.component import EdgePusher
+    from components.image_folder_example_gen.component import ImageFolderExampleGen
     from components.infra_validator.component import InfraValidator
     from components.pusher.component import Pusher
+    from components.tfds_example_gen.component import TfdsExampleGen
     from components.validation_gate.component import ValidationGate
+    from pipeline.ingest import TFDS_SPLITS, image_shape, tfds_feature_map
     from pipeline.metadata import connection_config
 
-    # With a {SPAN} pattern (ingest.path), ImportExampleGen's driver reads the newest span
-    # and records it as the Examples artifact's `span` property.
-    example_gen = ImportExampleGen(
-        input_base=str(config.data_dir),
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split",
-                                                pattern=config.input_pattern)]
-        ),
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(
-                        name="train", hash_buckets=config.ingest.train_buckets
-                    ),
-                    example_gen_pb2.SplitConfig.Split(
-                        name="eval", hash_buckets=config.ingest.eval_buckets
-                    ),
-                ]
-            )
-        ),
+    hash_split = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(
+                    name="train", hash_buckets=config.ingest.train_buckets
+                ),
+                example_gen_pb2.SplitConfig.Split(
+                    name="eval", hash_buckets=config.ingest.eval_buckets
+                ),
+            ]
+        )
     )
+    ingest = config.ingest
+    if ingest.kind == "image_folder":
+        task = task_facts(config)
+        example_gen = ImageFolderExampleGen(
+            input_base=str(config.data_dir), image_shape=image_shape(config),
+            image_key=task.IMAGE_KEY, label_key=task.LABEL_KEY, output_config=hash_split,
+        )
+    elif ingest.kind == "tfds":
+        example_gen = TfdsExampleGen(
+            dataset=ingest.tfds_name, splits=TFDS_SPLITS, version=ingest.tfds_version or None,
+            data_dir=ingest.tfds_data_dir or None, feature_map=tfds_feature_map(config),
+            download=ingest.tfds_download,
+        )
+    else:
+        # With a {SPAN} pattern (ingest.path), ImportExampleGen's driver reads the newest
+        # span and records it as the Examples artifact's `span` property.
+        example_gen = ImportExampleGen(
+            input_base=str(config.data_dir),
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="single_split",
+                                                    pattern=config.input_pattern)]
+            ),
+            output_config=hash_split,
+        )
     examples = example_gen.outputs["examples"]
     statistics_gen = StatisticsGen(examples=examples)
     if config.validate.schema_file:

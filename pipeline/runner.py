@@ -271,7 +271,7 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     Raises:
       DlpipeError: bad input or environment (before anything is run or written).
     """
-    from pipeline.ingest import check_tfrecords, prepare_input
+    from pipeline.ingest import check_source, check_tfrecords
     from pipeline.metadata import check_store, connection_config, open_store
 
     check_store(config)  # an unreachable MySQL fails here, before any file is written
@@ -288,8 +288,10 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
             raise DlpipeError(f"Span {span} holds TFRecord files with no records: {files[0]}")
         emit_line(f"  span {span}: {len(files)} files, {examples} examples")
     else:
-        emit_line(f"Checking input {config.data_dir} ...")
-        _, examples = prepare_input(config.ingest.kind, config.data_dir)
+        where = (f"TFDS {config.ingest.tfds_name}" if config.ingest.kind == "tfds"
+                 else str(config.data_dir))
+        emit_line(f"Checking input {where} ...")
+        examples = check_source(config)
         emit_line(f"  {examples} examples")
 
     run_id = make_run_id()

@@ -78,6 +78,11 @@ def _prop(artifact, name: str):
     return getattr(value, kind) if kind else None
 
 
+def example_gen_output(outputs: dict[str, object]):
+    """The run's ExampleGen output, whichever ExampleGen the ingest kind used."""
+    return next((a for key, a in outputs.items() if key.endswith("ExampleGen.examples")), None)
+
+
 def artifact_span(artifact) -> int | None:
     """The data span of an Examples artifact (ImportExampleGen records it; 0 without spans)."""
     if "span" in artifact.properties:
@@ -141,7 +146,7 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
     summary = RunSummary(run_id)
     outputs = run_outputs(metadata_store(config), run_id)
     summary.artifacts = {key: artifact.uri for key, artifact in sorted(outputs.items())}
-    examples = outputs.get("ImportExampleGen.examples")
+    examples = example_gen_output(outputs)
     if examples is not None:
         summary.span = artifact_span(examples)
     anomalies = outputs.get("ExampleValidator.anomalies")

@@ -33,7 +33,7 @@ def node_states(config, run_id: str) -> dict[str, list[int]]:
 
 def eval_split(config) -> tuple[np.ndarray, np.ndarray]:
     """The held-out eval split written by ExampleGen (raw pixels and labels)."""
-    files = sorted((config.pipeline_root / "ImportExampleGen").glob("examples/*/Split-eval/*"))
+    files = sorted(config.pipeline_root.glob("*ExampleGen/examples/*/Split-eval/*"))
     assert files, "ExampleGen wrote no eval split"
     spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.IMAGE_SIZE], tf.float32),
             features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}

@@ -114,7 +114,13 @@ def collect(config: PipelineConfig, run_id: str, summary: RunSummary | None = No
     Returns:
       The facts; parts the run did not produce are absent and listed in ``missing``.
     """
-    from pipeline.summary import executions_by_node, metadata_store, run_outputs, summarize
+    from pipeline.summary import (
+        example_gen_output,
+        executions_by_node,
+        metadata_store,
+        run_outputs,
+        summarize,
+    )
 
     store = metadata_store(config)
     executions = executions_by_node(store, run_id)
@@ -150,8 +156,7 @@ def collect(config: PipelineConfig, run_id: str, summary: RunSummary | None = No
     else:
         facts.missing.append("data statistics: StatisticsGen did not run")
 
-    examples = next((a for key, a in sorted(outputs.items())
-                     if key.endswith("ExampleGen.examples")), None)
+    examples = example_gen_output(outputs)
     if examples is not None and task is not None:
         _read_examples(facts, examples.uri, task)
     elif examples is None:

@@ -1,0 +1,71 @@
+"""Other ingest kinds through the real CLI: an image folder end to end, and the checks that
+stop a TFDS or mismatched source before anything runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from models.digits import features
+from tests.conftest import one_line_error
+from tests.e2e_helpers import dlpipe_run, eval_split
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """The bundled digits as PNGs, one folder per class (grey levels 0..16 -> 0..255)."""
+    from sklearn.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("digit_pngs")
+    digits = load_digits()
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        folder = root / str(label)
+        folder.mkdir(exist_ok=True)
+        pixels = np.round(image * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.mark.e2e
+def test_image_folder_end_to_end(cli, tmp_path, image_folder):
+    result, _, config = dlpipe_run(
+        cli, tmp_path, "ingest.kind=image_folder", f"ingest.path={image_folder}",
+        "validate.schema_file=", "edge.enabled=false", "train.train_steps=200",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1797 examples" in result.stdout
+    assert re_search(r"ImageFolderExampleGen\s+executed", result.stdout)
+    assert "SchemaGen" in result.stdout and "blessed:  yes" in result.stdout
+    images, labels = eval_split(config)
+    assert images.max() > 16  # the folder's 0..255 grey levels, not the bundled 0..16
+    loaded = tf.saved_model.load(str(config.serving_model_dir / "1"))
+    out = loaded.signatures[features.SERVING_SIGNATURE](image=tf.constant(images, tf.float32))
+    assert float(np.mean(out[features.CLASS_ID].numpy() == labels)) >= 0.90
+
+
+def re_search(pattern: str, text: str):
+    import re
+
+    return re.search(pattern, text)
+
+
+def test_image_shape_that_does_not_fit_the_task(cli, tmp_path, image_folder):
+    result = cli("run", "--set", f"output_root={tmp_path}", "--set", "ingest.kind=image_folder",
+                 "--set", f"ingest.path={image_folder}", "--set", "ingest.image_shape=[16,16,1]")
+    one_line_error(result, 1, "gives images of 256 values", "reads images of shape (8, 8)")
+    assert not (tmp_path / "serving").exists() or not any((tmp_path / "serving").iterdir())
+
+
+def test_tfds_dataset_that_is_not_prepared_fails_at_once(cli, tmp_path):
+    empty = tmp_path / "tfds"
+    empty.mkdir()
+    result = cli("run", "--set", f"output_root={tmp_path / 'out'}", "--set", "ingest.kind=tfds",
+                 "--set", "ingest.tfds_name=mnist", "--set", f"ingest.tfds_data_dir={empty}")
+    one_line_error(result, 1, "mnist", "data_dir")
+
+
+def test_tfds_needs_a_name(cli, tmp_path):
+    one_line_error(cli("run", "--set", f"output_root={tmp_path}", "--set", "ingest.kind=tfds"),
+                   2, "ingest.tfds_name")
