@@ -1,9 +1,10 @@
-"""Ingest sources: turn a configured data source into a directory of tf.Example TFRecords.
+"""Ingest sources: prepare and check the configured input before the pipeline starts.
 
-The pipeline's ExampleGen (TFX's ImportExampleGen) reads the directory this module
-prepares. Each source kind is one function; ``prepare_input`` picks it from the config.
-Every source is checked before the pipeline starts: a missing or empty directory or a
-corrupt record is reported here, in one line, instead of deep inside a Beam job.
+``sklearn_digits`` is written here as tf.Example TFRecords, which ImportExampleGen reads like
+any ``tfrecord`` directory; ``image_folder`` and ``tfds`` have ExampleGens of their own
+(components/). ``check_source`` checks every kind first, so a missing or empty directory, a
+corrupt record, a dataset TFDS cannot provide or images that do not fit the task are
+reported in one line instead of deep inside a Beam job.
 """
 
 from __future__ import annotations
