@@ -343,6 +343,12 @@ class PipelineConfig:
     def uses_spans(self) -> bool:
         return SPAN_SPEC in self.input_pattern
 
+    def task_facts(self) -> types.ModuleType:
+        """The task's facts module (label key, shapes, signature names), named by ``task``."""
+        import importlib
+
+        return importlib.import_module(self.task)
+
     def beam_args(self) -> list[str]:
         """Beam pipeline arguments for the configured runner (see ``BeamConfig``)."""
         beam = self.beam

@@ -9,7 +9,6 @@ reported in one line instead of deep inside a Beam job.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import tempfile
@@ -160,19 +159,19 @@ def image_shape(config: PipelineConfig) -> tuple[int, int, int]:
     """(height, width, channels) of an image-folder ingest: configured, or the task's."""
     if config.ingest.image_shape:
         return tuple(config.ingest.image_shape)
-    task = importlib.import_module(config.task)
+    task = config.task_facts()
     return (*task.IMAGE_SHAPE, 1)
 
 
 def tfds_feature_map(config: PipelineConfig) -> dict[str, str]:
     """TFDS feature -> our feature name: the image and label the task reads."""
-    task = importlib.import_module(config.task)
+    task = config.task_facts()
     return {"image": task.IMAGE_KEY, "label": task.LABEL_KEY}
 
 
 def _check_task_takes(config: PipelineConfig, values: int, what: str) -> None:
     """The task must read images of ``values`` pixel values; else say what each side has."""
-    task = importlib.import_module(config.task)
+    task = config.task_facts()
     expected = getattr(task, "IMAGE_SIZE", None)
     if expected is None:
         raise DlpipeError(
@@ -211,7 +210,7 @@ def check_source(config: PipelineConfig) -> int:
             download=ingest.tfds_download,
         )
         plan = {p.name: p for p in source.plan}
-        task = importlib.import_module(config.task)
+        task = config.task_facts()
         image = plan.get(task.IMAGE_KEY)
         if image is None or None in image.shape:
             raise DlpipeError(

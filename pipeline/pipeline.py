@@ -22,13 +22,6 @@ PREDICTION_KEY = "scores"
 ACCURACY = "sparse_categorical_accuracy"
 
 
-def task_facts(config: PipelineConfig):
-    """The task's facts module (label key, signature names), named by ``config.task``."""
-    import importlib
-
-    return importlib.import_module(config.task)
-
-
 def eval_config(config: PipelineConfig):
     """TFMA config: accuracy overall and per class (slices on the label).
 
@@ -38,7 +31,7 @@ def eval_config(config: PipelineConfig):
     """
     import tensorflow_model_analysis as tfma
 
-    task = task_facts(config)
+    task = config.task_facts()
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(
             lower_bound={"value": config.evaluate.min_accuracy}
@@ -141,7 +134,7 @@ def create_pipeline(config: PipelineConfig):
     )
     ingest = config.ingest
     if ingest.kind == "image_folder":
-        task = task_facts(config)
+        task = config.task_facts()
         example_gen = ImageFolderExampleGen(
             input_base=str(config.data_dir), image_shape=image_shape(config),
             image_key=task.IMAGE_KEY, label_key=task.LABEL_KEY, output_config=hash_split,
@@ -247,7 +240,7 @@ def create_pipeline(config: PipelineConfig):
             formats=",".join(config.edge.formats),
             int8_io=config.edge.int8_io,
             max_accuracy_drop=config.edge.max_accuracy_drop,
-            label_key=task_facts(config).LABEL_KEY,
+            label_key=config.task_facts().LABEL_KEY,
         )
         edge_pusher = EdgePusher(
             edge_models=edge_export.outputs["edge_models"],

@@ -157,9 +157,7 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
         summary.blessed = bool(_prop(blessing, "blessed"))
     evaluation = outputs.get("Evaluator.evaluation")
     if evaluation is not None and Path(evaluation.uri).exists():
-        from pipeline.pipeline import task_facts
-
-        read_evaluation(evaluation.uri, summary, task_facts(config).LABEL_KEY)
+        read_evaluation(evaluation.uri, summary, config.task_facts().LABEL_KEY)
     pushed = outputs.get("Pusher.pushed_model")
     if pushed is not None:
         summary.pushed = bool(_prop(pushed, "pushed"))
