@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_config_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML or TOML config file (default: digits CNN).")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="Override a key."
-    )
+    add_config_arguments(parser)
     parser.add_argument("--keys", action="store_true", help="List every key with its help.")
 
 

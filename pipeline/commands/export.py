@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_config_arguments, add_schedule_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", choices=["airflow", "kubeflow"], help="Orchestrator.")
-    parser.add_argument(
-        "--config", help="YAML or TOML config file (default: pipeline/configs/digits_cnn.yaml)."
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="Override a config key (repeatable).",
-    )
-    when = parser.add_mutually_exclusive_group()
-    when.add_argument("--cron", metavar="EXPR", help="Schedule (default: schedule.cron).")
-    when.add_argument("--every", metavar="INTERVAL",
-                      help="Schedule as an interval, e.g. 6h (default: schedule.every).")
+    add_config_arguments(parser, "Override a config key (repeatable).")
+    add_schedule_arguments(parser)
     parser.add_argument(
         "--output", "-o",
         help="File to write (default: <output_root>/exports/<name>_airflow_dag.py or "

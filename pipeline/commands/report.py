@@ -11,19 +11,18 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pipeline.commands import add_config_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "run_id", nargs="?", metavar="RUN_ID",
         help="Run id as printed by `dlpipe run` (default: the latest run).",
     )
-    parser.add_argument(
-        "--config", help="The run's YAML or TOML config file, for where its outputs are "
+    add_config_arguments(
+        parser, "Override a config key, e.g. --set output_root=runs (repeatable).",
+        config_help="The run's YAML or TOML config file, for where its outputs are "
         "(default: pipeline/configs/digits_cnn.yaml).",
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="Override a config key, e.g. --set output_root=runs (repeatable).",
     )
     parser.add_argument(
         "--open", action="store_true", help="Open the report in the system's web browser.",

@@ -12,15 +12,11 @@ import dataclasses
 import json
 import logging
 
+from pipeline.commands import add_config_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", help="YAML or TOML config file (default: pipeline/configs/digits_cnn.yaml)."
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="Override a config key, e.g. --set train.train_steps=100 (repeatable).",
-    )
+    add_config_arguments(parser)
 
 
 def _format_summary(config, outcome, summary) -> list[str]:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_config_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["list", "show"], default="list",
                         help="'list' (default) or 'show' one run.")
     parser.add_argument("run_id", nargs="?", help="The run to show (from the list).")
-    parser.add_argument(
-        "--config", help="YAML or TOML config file (default: pipeline/configs/digits_cnn.yaml)."
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="Override a config key, e.g. --set output_root=/srv/dlpipe (repeatable).",
+    add_config_arguments(
+        parser, "Override a config key, e.g. --set output_root=/srv/dlpipe (repeatable)."
     )
 
 

@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_config_arguments, add_schedule_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", help="YAML or TOML config file (default: pipeline/configs/digits_cnn.yaml)."
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="Override a config key for every run (repeatable).",
-    )
-    when = parser.add_mutually_exclusive_group()
-    when.add_argument(
-        "--cron", metavar="EXPR",
-        help="Crontab line, 5 fields, local time, e.g. '0 3 * * *' (default: schedule.cron).",
-    )
-    when.add_argument(
-        "--every", metavar="INTERVAL",
-        help="Interval: a number and s/m/h/d, e.g. 6h (default: schedule.every).",
-    )
+    add_config_arguments(parser, "Override a config key for every run (repeatable).")
+    add_schedule_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
