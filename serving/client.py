@@ -232,10 +232,9 @@ class GrpcClient:
         """Classify; returns the ``ClassificationResponse``."""
         from tensorflow_serving.apis import classification_pb2
 
-        request = classification_pb2.ClassificationRequest()
-        _set_spec(request.model_spec, model, signature_name, version, label)
-        request.input.CopyFrom(make_input(examples, context))
-        return self._call(self.prediction.Classify, request)
+        return self._call_on_examples(
+            self.prediction.Classify, classification_pb2.ClassificationRequest(), model,
+            examples, context, signature_name, version, label)
 
     def regress(self, model: str, examples: Sequence[Any], *, context: Any = None,
                 signature_name: str = "", version: int | None = None,
@@ -243,10 +242,17 @@ class GrpcClient:
         """Regress; returns the ``RegressionResponse``."""
         from tensorflow_serving.apis import regression_pb2
 
-        request = regression_pb2.RegressionRequest()
+        return self._call_on_examples(
+            self.prediction.Regress, regression_pb2.RegressionRequest(), model, examples,
+            context, signature_name, version, label)
+
+    def _call_on_examples(self, method: Any, request: Any, model: str,
+                          examples: Sequence[Any], context: Any, signature_name: str,
+                          version: int | None, label: str | None) -> Any:
+        """Fills a Classify/Regress request (model spec, tf.Example input) and sends it."""
         _set_spec(request.model_spec, model, signature_name, version, label)
         request.input.CopyFrom(make_input(examples, context))
-        return self._call(self.prediction.Regress, request)
+        return self._call(method, request)
 
     def multi_inference(self, request: Any) -> Any:
         return self._call(self.prediction.MultiInference, request)

@@ -216,23 +216,18 @@ class ModelService:
         return result
 
     def classify(self, request: Any) -> tuple[Any, LoadedVersion]:
-        loaded = self._resolve(request.model_spec)
-        response = classification_pb2.ClassificationResponse()
-        response.result.CopyFrom(
-            self.classify_on(loaded, request.model_spec.signature_name, request.input)
-        )
-        _model_spec(response.model_spec, request.model_spec.name, loaded.version,
-                    request.model_spec.signature_name)
-        return response, loaded
+        return self._on_examples(
+            request, classification_pb2.ClassificationResponse(), self.classify_on)
 
     def regress(self, request: Any) -> tuple[Any, LoadedVersion]:
-        loaded = self._resolve(request.model_spec)
-        response = regression_pb2.RegressionResponse()
-        response.result.CopyFrom(
-            self.regress_on(loaded, request.model_spec.signature_name, request.input)
-        )
-        _model_spec(response.model_spec, request.model_spec.name, loaded.version,
-                    request.model_spec.signature_name)
+        return self._on_examples(request, regression_pb2.RegressionResponse(), self.regress_on)
+
+    def _on_examples(self, request: Any, response: Any, run: Any) -> tuple[Any, LoadedVersion]:
+        """A Classify/Regress call: resolve the version, run the signature, fill the reply."""
+        spec = request.model_spec
+        loaded = self._resolve(spec)
+        response.result.CopyFrom(run(loaded, spec.signature_name, request.input))
+        _model_spec(response.model_spec, spec.name, loaded.version, spec.signature_name)
         return response, loaded
 
     def rest_classify(self, loaded: LoadedVersion, body: bytes) -> str:
