@@ -33,6 +33,7 @@ EDGE_SPEC_FILE = "assets.extra/edge_spec.json"
 """Where the edge spec sits inside a SavedModel directory."""
 
 TASKS = ("classification", "regression", "generation", "embedding")
+INPUT_SOURCES = ("examples", "normal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,13 @@ class EdgeSpec:
       output_meaning: What the output values are, for app developers.
       recurrent: The model has recurrent layers (parity tolerance 1e-4 instead of 1e-5).
       needs_flex: The model truly needs TF (Flex) ops in TFLite; declared, not guessed.
+      input_source: Where edge inputs for calibration and parity come from: ``examples``
+        (the examples' feature ``example_feature``) or ``normal`` (standard normal samples:
+        a generator's noise input).
+      example_feature: Example feature holding the raw input (default: ``input_name``).
+      example_signature: SavedModel signature mapping ``example_feature``'s raw values to
+        the edge input (e.g. a text model's ``tokenize``: strings -> token ids); empty: the
+        raw values are the edge input.
     """
 
     input_name: str
@@ -64,6 +72,9 @@ class EdgeSpec:
     output_meaning: str = ""
     recurrent: bool = False
     needs_flex: bool = False
+    input_source: str = "examples"
+    example_feature: str = ""
+    example_signature: str = ""
 
     def __post_init__(self) -> None:
         shape = tuple(self.input_shape)
@@ -72,6 +83,9 @@ class EdgeSpec:
                 "input_shape must be a non-empty tuple of fixed positive sizes (no batch "
                 f"dimension). Received: input_shape={self.input_shape!r}"
             )
+        if self.input_source not in INPUT_SOURCES:
+            raise ValueError(f"input_source must be one of {INPUT_SOURCES}. Received: "
+                             f"input_source={self.input_source!r}")
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}. Received: task={self.task!r}")
         object.__setattr__(self, "input_shape", shape)

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.ingest import INPUT_PATTERN
+from pipeline.ingest import CSV_KINDS, CSV_PATTERN, INPUT_PATTERN
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "digits_cnn.yaml"
@@ -38,20 +38,29 @@ def _field(default: Any, help: str, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata=meta)
 
 
+INGEST_KINDS = ("sklearn_digits", "tfrecord", "csv", "palmerpenguins", "imdb_sample",
+                "image_folder", "tfds")
+
+
 @dataclasses.dataclass(frozen=True)
 class IngestConfig:
     kind: str = _field(
         "sklearn_digits",
         "Where examples come from: 'sklearn_digits' (bundled 8x8 digits, written as "
         "tf.Example TFRecords), 'tfrecord' (a directory of tf.Example TFRecord files), "
-        "'image_folder' (ingest.path holds one subfolder of PNG/JPEG images per class) or "
-        "'tfds' (a TensorFlow Datasets dataset, ingest.tfds_name).",
-        choices=("sklearn_digits", "tfrecord", "image_folder", "tfds"),
+        "'csv' (a directory of *.csv files with a header line, read by CsvExampleGen), "
+        "'palmerpenguins' (the bundled Palmer penguins, written as CSV), 'imdb_sample' "
+        "(the 100 labelled IMDB reviews inside the tfx package, as CSV), 'image_folder' "
+        "(ingest.path holds one subfolder of PNG/JPEG images per class) or 'tfds' (a "
+        "TensorFlow Datasets dataset, ingest.tfds_name).",
+        choices=INGEST_KINDS,
     )
     path: str = _field(
         "",
-        "Input directory. For 'sklearn_digits' it is where the TFRecords are written "
-        "(default: <output_root>/data/<kind>); for 'tfrecord' it must hold *.tfrecord or "
+        "Input directory. For the bundled kinds ('sklearn_digits', 'palmerpenguins', "
+        "'imdb_sample') it is where their files are written (default: "
+        "<output_root>/data/<kind>); for 'csv' it must hold *.csv files; for 'tfrecord' it "
+        "must hold *.tfrecord or "
         "*.tfrecord.gz files, or it is a span pattern such as '/data/digits/span-{SPAN}' or "
         "'/data/digits/span-{SPAN}/*.tfrecord.gz': each run then reads the newest span only "
         "(TFX's {SPAN} input pattern; ImportExampleGen's driver picks the span).",
@@ -334,7 +343,9 @@ class PipelineConfig:
 
     @property
     def input_pattern(self) -> str:
-        """ImportExampleGen's split pattern, relative to ``data_dir``."""
+        """ExampleGen's split pattern, relative to ``data_dir``."""
+        if self.ingest.kind in CSV_KINDS:
+            return CSV_PATTERN
         if self.ingest.path:
             return split_span_pattern(self.ingest.path)[1]
         return INPUT_PATTERN
@@ -620,6 +631,11 @@ def _check_ingest_source(ingest: IngestConfig) -> None:
         raise ConfigError(
             "Config key 'ingest.tfds_name' must name a TFDS dataset when ingest.kind='tfds'. "
             "Received: ingest.tfds_name=''."
+        )
+    if ingest.kind == "csv" and not ingest.path:
+        raise ConfigError(
+            "Config key 'ingest.path' must name the directory of CSV files when "
+            "ingest.kind='csv'. Received: ingest.path=''."
         )
     if ingest.kind == "image_folder" and not ingest.path:
         raise ConfigError(

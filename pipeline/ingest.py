@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 DIGITS_FILE = "digits.tfrecord.gz"
 INPUT_PATTERN = "*.tfrecord*"
 """Files ImportExampleGen reads from the input directory (plain or gzipped TFRecords)."""
+CSV_PATTERN = "*.csv"
+"""Files CsvExampleGen reads from the input directory."""
+CSV_KINDS = ("csv", "palmerpenguins", "imdb_sample")
+"""Ingest kinds read by TFX's CsvExampleGen (the last two write bundled data as CSV first)."""
+PENGUINS_FILE = "penguins.csv"
+IMDB_FILE = "imdb_sample.csv"
 
 
 def image_example(pixels: Sequence[float], label: int, image_key: str, label_key: str
@@ -84,6 +90,109 @@ def write_sklearn_digits(out_dir: Path) -> Path:
     return path
 
 
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """Writes a CSV file atomically (complete under its final name, or absent); returns rows."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return count
+
+
+def write_palmerpenguins(out_dir: Path) -> Path:
+    """Writes the Palmer penguins (``palmerpenguins`` package, 344 rows) as a CSV.
+
+    Kept as the package has them, raw: missing measurements and sexes ("NA" in the package)
+    become empty fields, which CsvExampleGen reads as missing values for Transform to impute.
+    The one change: ``species`` is written as the class index of the task's ``CLASS_NAMES``
+    (TFMA and the Keras loss need integer labels), as TFX's own penguin example does.
+    Existing output is kept, so a re-run reuses cached executions.
+    """
+    import csv
+    from importlib import resources
+
+    from models.penguins import features
+
+    path = out_dir / PENGUINS_FILE
+    if path.exists():
+        return path
+    source = resources.files("palmerpenguins") / "data" / "penguins.csv"
+    with source.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = [
+            [features.CLASS_NAMES.index(row[c]) if c == features.LABEL_KEY
+             else ("" if row[c] == "NA" else row[c]) for c in features.CSV_COLUMNS]
+            for row in reader
+        ]
+    write_csv(path, features.CSV_COLUMNS, rows)
+    return path
+
+
+def write_imdb_sample(out_dir: Path) -> Path:
+    """Copies the 100 labelled IMDB reviews bundled in the tfx wheel (``label,text``)."""
+    import shutil
+    from importlib import resources
+
+    path = out_dir / IMDB_FILE
+    if path.exists():
+        return path
+    source = resources.files("tfx") / "examples" / "imdb" / "data" / "imdb_small_with_labels.txt"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=out_dir)
+    os.close(fd)
+    try:
+        with source.open("rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+BUNDLED_WRITERS = {
+    "sklearn_digits": write_sklearn_digits,
+    "palmerpenguins": write_palmerpenguins,
+    "imdb_sample": write_imdb_sample,
+}
+"""Ingest kinds whose data ships inside installed packages, and the function writing it."""
+
+
+def check_csv_source(config: PipelineConfig) -> int:
+    """Checks CSV input against the task: label and feature columns present, rows complete.
+
+    Returns:
+      The number of data rows.
+    """
+    from components.csv_checks import check_csv
+
+    task = config.task_facts()
+    kind = config.ingest.kind
+    if kind in BUNDLED_WRITERS:
+        BUNDLED_WRITERS[kind](config.data_dir)
+    if getattr(task, "IMAGE_KEY", None) and not getattr(task, "FEATURE_KEYS", ()):
+        raise DlpipeError(
+            f"ingest.kind={kind!r} provides CSV rows, but task {config.task} reads images "
+            f"(feature {task.IMAGE_KEY!r}). Expected a task that declares its CSV columns "
+            f"(FEATURE_KEYS), or an image ingest kind."
+        )
+    summary = check_csv(config.data_dir, task.LABEL_KEY,
+                        getattr(task, "FEATURE_KEYS", ()), pattern=CSV_PATTERN)
+    return summary.rows
+
+
 def input_files(data_dir: Path) -> list[Path]:
     """The TFRecord files ExampleGen will read from ``data_dir``."""
     return sorted(p for p in data_dir.glob(INPUT_PATTERN) if p.is_file())
@@ -132,8 +241,8 @@ def prepare_input(kind: str, data_dir: Path) -> tuple[Path, int]:
     Raises:
       DlpipeError: if the directory is missing, empty or holds a corrupt record.
     """
-    if kind == "sklearn_digits":
-        write_sklearn_digits(data_dir)
+    if kind in BUNDLED_WRITERS:
+        BUNDLED_WRITERS[kind](data_dir)
     if not data_dir.is_dir():
         raise DlpipeError(
             f"Input directory {data_dir} does not exist. Expected a directory of "
@@ -171,6 +280,7 @@ def tfds_feature_map(config: PipelineConfig) -> dict[str, str]:
 
 def _check_task_takes(config: PipelineConfig, values: int, what: str) -> None:
     """The task must read images of ``values`` pixel values; else say what each side has."""
+    _check_task_is_not_text(config, f"images ({what})")
     task = config.task_facts()
     expected = getattr(task, "IMAGE_SIZE", None)
     if expected is None:
@@ -220,4 +330,19 @@ def check_source(config: PipelineConfig) -> int:
         _check_task_takes(config, math.prod(image.shape),
                           f"TFDS dataset {ingest.tfds_name!r} (image {list(image.shape)})")
         return sum(source.split_counts.values())
+    if kind in CSV_KINDS:
+        return check_csv_source(config)
+    _check_task_is_not_text(config, "tf.Example TFRecords")
     return prepare_input(kind, config.data_dir)[1]
+
+
+def _check_task_is_not_text(config: PipelineConfig, what: str) -> None:
+    """Image sources cannot feed a text task; say which feature the task wanted."""
+    task = config.task_facts()
+    text_key = getattr(task, "TEXT_KEY", None)
+    if text_key and config.ingest.kind not in CSV_KINDS and config.ingest.kind != "tfrecord":
+        raise DlpipeError(
+            f"Task {config.task} reads text (feature {text_key!r}), but ingest.kind="
+            f"{config.ingest.kind!r} provides {what}. Expected a text dataset: ingest.kind "
+            f"'csv', 'imdb_sample', 'tfrecord' or 'tfds' with a text feature."
+        )

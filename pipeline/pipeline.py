@@ -95,6 +95,7 @@ def create_pipeline(config: PipelineConfig):
       (SQLite or MySQL) and Beam arguments (DirectRunner, Dataflow, Flink or Spark).
     """
     from tfx.components.evaluator.component import Evaluator
+    from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
     from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
     from tfx.components.example_validator.component import ExampleValidator
     from tfx.components.schema_gen.component import SchemaGen
@@ -117,7 +118,7 @@ def create_pipeline(config: PipelineConfig):
     from components.pusher.component import Pusher
     from components.tfds_example_gen.component import TfdsExampleGen
     from components.validation_gate.component import ValidationGate
-    from pipeline.ingest import TFDS_SPLITS, image_shape, tfds_feature_map
+    from pipeline.ingest import CSV_KINDS, TFDS_SPLITS, image_shape, tfds_feature_map
     from pipeline.metadata import connection_config
 
     hash_split = example_gen_pb2.Output(
@@ -138,6 +139,15 @@ def create_pipeline(config: PipelineConfig):
         example_gen = ImageFolderExampleGen(
             input_base=str(config.data_dir), image_shape=image_shape(config),
             image_key=task.IMAGE_KEY, label_key=task.LABEL_KEY, output_config=hash_split,
+        )
+    elif ingest.kind in CSV_KINDS:
+        example_gen = CsvExampleGen(
+            input_base=str(config.data_dir),
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="single_split",
+                                                    pattern=config.input_pattern)]
+            ),
+            output_config=hash_split,
         )
     elif ingest.kind == "tfds":
         example_gen = TfdsExampleGen(

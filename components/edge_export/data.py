@@ -112,7 +112,37 @@ def _values(feature: object) -> np.ndarray:
         return np.asarray(feature.float_list.value, dtype=np.float32)
     if kind == "int64_list":
         return np.asarray(feature.int64_list.value, dtype=np.int64)
-    raise DataError(f"feature of kind {kind!r} is not numeric; expected float_list or int64_list")
+    if kind == "bytes_list":  # raw text: mapped to numbers by the model's example_signature
+        return np.asarray(list(feature.bytes_list.value), dtype=object)
+    raise DataError(f"feature of kind {kind!r} has no values; expected float_list, "
+                    f"int64_list or bytes_list")
+
+
+def normal_samples(shape: tuple[int, ...], n: int, seed: int = 0) -> Dataset:
+    """``n`` standard normal inputs of ``shape`` (a generator's noise), without labels."""
+    rng = np.random.default_rng(seed)
+    return Dataset(rng.standard_normal((n, *shape)).astype(np.float32))
+
+
+def map_with_signature(data: Dataset, loaded: object, signature: str, input_name: str
+                       ) -> Dataset:
+    """Feeds ``data.x`` through a SavedModel signature (e.g. tokenization); keeps labels.
+
+    Raises:
+      DataError: the model has no such signature, or it returns more than one output.
+    """
+    import tensorflow as tf
+
+    fn = loaded.signatures.get(signature)
+    if fn is None:
+        raise DataError(f"the model has no signature {signature!r} to map example features "
+                        f"to the edge input; it has {sorted(loaded.signatures)}")
+    x = data.x.reshape(len(data.x), -1)
+    x = x[:, 0] if x.shape[1] == 1 else x
+    out = fn(**{input_name: tf.constant(x.tolist() if x.dtype == object else x)})
+    if len(out) != 1:
+        raise DataError(f"signature {signature!r} returns {sorted(out)}; expected one output")
+    return Dataset(next(iter(out.values())).numpy(), data.y)
 
 
 def load_data(

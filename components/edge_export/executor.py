@@ -72,10 +72,9 @@ class Executor(base_executor.BaseExecutor):
         examples = input_dict["examples"]
         train_uri = artifact_utils.get_split_uri(examples, props.get("train_split", "train"))
         eval_uri = artifact_utils.get_split_uri(examples, props.get("eval_split", "eval"))
-        representative = data_lib.load_examples(
-            train_uri, feature, None, limit=options.num_representative
+        representative, eval_data = _edge_inputs(
+            model_dir, options, feature, label, train_uri, eval_uri
         )
-        eval_data = data_lib.load_examples(eval_uri, feature, label)
         report = export_edge(model_dir, edge_models.uri, options, representative, eval_data)
         self._record(report, edge_models, report_artifact)
 
@@ -97,6 +96,38 @@ class Executor(base_executor.BaseExecutor):
         all_blessed = bool(report.formats) and len(blessed) == len(report.formats)
         report_artifact.set_int_custom_property("all_blessed", int(all_blessed))
         report_artifact.set_string_custom_property("summary", format_table(report))
+
+
+def _edge_inputs(
+    model_dir: str, options: fmts.ExportOptions, feature: str, label: str,
+    train_uri: str, eval_uri: str,
+) -> tuple[data_lib.Dataset, data_lib.Dataset]:
+    """Calibration and eval inputs for the edge signature, as its edge spec says to get them.
+
+    ``examples``: the feature from the train and eval splits (through the spec's
+    ``example_signature`` when raw values need mapping, e.g. text to token ids);
+    ``normal``: standard normal samples (a generator's noise; no labels).
+    """
+    spec = options.edge_spec or edge_lib.read_edge_spec(model_dir)
+    if spec is not None and spec.input_source == "normal":
+        n = max(options.num_representative, options.num_parity)
+        return (data_lib.normal_samples(spec.input_shape, n, seed=0),
+                data_lib.normal_samples(spec.input_shape, n, seed=1))
+    raw_feature = (spec.example_feature if spec is not None and spec.example_feature
+                   else feature)
+    representative = data_lib.load_examples(
+        train_uri, raw_feature, None, limit=options.num_representative
+    )
+    eval_data = data_lib.load_examples(eval_uri, raw_feature, label)
+    if spec is not None and spec.example_signature:
+        from components.edge_export.signature import load_saved_model
+
+        loaded = load_saved_model(model_dir)
+        representative, eval_data = (
+            data_lib.map_with_signature(d, loaded, spec.example_signature, raw_feature)
+            for d in (representative, eval_data)
+        )
+    return representative, eval_data
 
 
 def _parse_spec(text: str | None) -> edge_lib.EdgeSpec | None:

@@ -69,3 +69,48 @@ def test_record_that_is_not_a_tf_example(tmp_path):
     ingest.write_tfrecords(tmp_path / "x.tfrecord.gz", [b"\xff\xff not a proto"])
     with pytest.raises(DlpipeError, match="Corrupt record"):
         ingest.prepare_input("tfrecord", tmp_path)
+
+
+def test_palmerpenguins_round_trip(tmp_path):
+    import csv
+
+    from palmerpenguins import load_penguins
+
+    from models.penguins import features as penguins
+
+    path = ingest.write_palmerpenguins(tmp_path)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    frame = load_penguins()
+    assert len(rows) == len(frame) == 344
+    assert tuple(rows[0]) == penguins.CSV_COLUMNS
+    for row, (_, source) in zip(rows, frame.iterrows(), strict=True):
+        assert penguins.CLASS_NAMES[int(row["species"])] == source["species"]
+        for key in penguins.NUMERIC_KEYS:
+            if np.isnan(source[key]):
+                assert row[key] == ""  # missing stays missing, for Transform to impute
+            else:
+                assert float(row[key]) == pytest.approx(source[key])
+        assert row["sex"] == ("" if not isinstance(source["sex"], str) else source["sex"])
+    assert sum(row["sex"] == "" for row in rows) == 11
+
+
+def test_csv_source_checks_columns_against_the_task(tmp_path):
+    from pipeline.config import load_config
+
+    data = tmp_path / "csv"
+    data.mkdir()
+    (data / "rows.csv").write_text("species,island,bill_length_mm\n0,Biscoe,40.1\n")
+    config = load_config(None, [f"output_root={tmp_path}", "task=models.penguins.features",
+                                "ingest.kind=csv", f"ingest.path={data}"])
+    with pytest.raises(DlpipeError, match=r"rows\.csv has no column 'bill_depth_mm'"):
+        ingest.check_source(config)
+
+    config = load_config(None, [f"output_root={tmp_path}", "task=models.penguins.features",
+                                "ingest.kind=palmerpenguins"])
+    assert ingest.check_source(config) == 344
+
+    config = load_config(None, [f"output_root={tmp_path}", "ingest.kind=palmerpenguins"])
+    with pytest.raises(DlpipeError, match="provides CSV rows, but task models.digits.features "
+                                          "reads images"):
+        ingest.check_source(config)

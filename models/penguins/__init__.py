@@ -1,0 +1,1 @@
+"""The Palmer penguins tabular task: species from body measurements, island and sex."""
