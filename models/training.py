@@ -52,6 +52,67 @@ def import_builder(path: str):
         raise DlpipeError(f"Cannot import model builder {path!r}: {e}") from None
 
 
+TRAINING_STATS_FILE = "training_stats.json"
+"""Written into the Trainer's ``model_run`` dir: how fast training ran (bench/tasks.py)."""
+
+
+class ThroughputLog(keras.callbacks.Callback):
+    """Times the training part of each epoch (validation excluded) and writes the figures.
+
+    The first epoch includes tracing and graph building, so ``examples_per_sec`` is taken
+    over the later epochs when there are any. Nothing is timed per batch (no overhead).
+    """
+
+    def __init__(self, batch_size: int, path: str | None = None) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.path = path
+        self.epoch_seconds: list[float] = []
+        self.epoch_steps: list[int] = []
+        self._start = 0.0
+        self._open = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        import time
+
+        self._start, self._open = time.perf_counter(), True
+
+    def _close(self) -> None:
+        import time
+
+        if getattr(self, "_open", False):
+            self.epoch_seconds.append(time.perf_counter() - self._start)
+            self.epoch_steps.append(int(self.params.get("steps") or 0))
+            self._open = False
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._close()  # validation inside fit starts: the epoch's training part is over
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._close()
+
+    def stats(self) -> dict:
+        """Steps, examples, seconds, and steady examples/s (epochs after the first)."""
+        steady = slice(1, None) if len(self.epoch_seconds) > 1 else slice(None)
+        steps, seconds = sum(self.epoch_steps[steady]), sum(self.epoch_seconds[steady])
+        return {
+            "batch_size": self.batch_size,
+            "epochs": len(self.epoch_seconds),
+            "steps": sum(self.epoch_steps),
+            "seconds": sum(self.epoch_seconds),
+            "first_epoch_seconds": self.epoch_seconds[0] if self.epoch_seconds else 0.0,
+            "examples_per_sec": steps * self.batch_size / seconds if seconds else 0.0,
+        }
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.path:
+            import json
+            from pathlib import Path
+
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).write_text(json.dumps(self.stats(), indent=2) + "\n")
+
+
 def fit(
     model: keras.Model,
     train: tf.data.Dataset,
@@ -62,13 +123,17 @@ def fit(
     epochs: int,
     learning_rate: float,
     log_dir: str,
+    batch_size: int,
     loss: str = "sparse_categorical_crossentropy",
     metrics: tuple[str, ...] = ("sparse_categorical_accuracy",),
 ) -> keras.callbacks.History:
     """Compiles and fits ``model`` for ``train_steps`` steps spread over ``epochs``.
 
-    TensorBoard logs go to ``log_dir``; one progress line is printed per epoch.
+    TensorBoard logs go to ``log_dir``, training throughput to ``log_dir``/
+    ``TRAINING_STATS_FILE``; one progress line is printed per epoch.
     """
+    import os
+
     epochs = min(epochs, train_steps)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -81,7 +146,10 @@ def fit(
         epochs=epochs,
         validation_data=validation,
         validation_steps=eval_steps,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")],
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+            ThroughputLog(batch_size, os.path.join(log_dir, TRAINING_STATS_FILE)),
+        ],
         verbose=2,
     )
 
@@ -123,5 +191,6 @@ def run_classifier(
         epochs=cfg["epochs"],
         learning_rate=cfg["learning_rate"],
         log_dir=fn_args.model_run_dir,
+        batch_size=cfg["batch_size"],
     )
     export(model, tft_output, fn_args.serving_model_dir)
