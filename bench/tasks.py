@@ -1,0 +1,147 @@
+"""Benchmark: each task's cold pipeline, and its training throughput against a plain model.fit.
+
+For every task config (default: all in pipeline/configs/), in a fresh output root:
+1. runs ``dlpipe run --config <task>`` cold, as a user would (a new process, imports
+   included) and records the wall time and the Trainer's time;
+2. reads the Trainer's own throughput (``model_run/training_stats.json``, written by
+   models.training.ThroughputLog: examples/s over the training part of the epochs after
+   the first);
+3. trains the same model (same builder, hyperparameters, batch size, steps and epochs) with a
+   plain ``model.fit`` on the same transformed examples held in memory, in this process, and
+   times it with the same callback.
+
+The ratio of (2) to (3) is what reading through TFX's data accessor costs per step; the cold
+wall time against the plain fit's total is what the whole pipeline costs (validation,
+Transform, evaluation, serving checks, conversions) on top of training.
+
+Usage: .venv/bin/python bench/tasks.py [--config digits_cnn --config penguins_mlp ...]
+A task whose training is not a plain classifier fit (VAE, GAN) reports its own throughput
+and the plain-fit column says why it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # end-of-sequence warnings per fit
+
+LINE = re.compile(r"^\[\s*\d+/\d+\] (\S+)\s+(executed|cached|skipped|failed)\s+([\d.]+) s$")
+
+
+def cold_run(config_file: Path, root: Path) -> tuple[float, dict[str, float]]:
+    """Runs the pipeline cold; returns wall seconds and each component's seconds."""
+    dlpipe = Path(sys.executable).with_name("dlpipe")
+    args = [str(dlpipe), "run", "--config", str(config_file), "--set", f"output_root={root}"]
+    start = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"dlpipe run --config {config_file} failed:\n{result.stdout}\n{result.stderr}")
+    times = {m.group(1): float(m.group(3))
+             for m in map(LINE.match, result.stdout.splitlines()) if m}
+    return wall, times
+
+
+def trainer_stats(config) -> dict:
+    from models.training import TRAINING_STATS_FILE
+
+    files = sorted(config.pipeline_root.glob(f"Trainer/model_run/*/{TRAINING_STATS_FILE}"))
+    return json.loads(files[-1].read_text()) if files else {}
+
+
+def plain_fit(config) -> dict | str:
+    """The same classifier trained with model.fit on in-memory transformed examples."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from models.training import ThroughputLog, import_builder
+
+    task = config.task_facts()
+    if not hasattr(task, "MODEL_INPUT_KEY") or not hasattr(task, "NUM_CLASSES"):
+        return "not a classifier fit (custom training loop)"
+    transform_dir = sorted(config.pipeline_root.glob("Transform/transform_graph/*"))[-1]
+    tft_output = tft.TFTransformOutput(str(transform_dir))
+    spec = tft_output.transformed_feature_spec()
+    files = sorted(config.pipeline_root.glob(
+        "Transform/transformed_examples/*/Split-train/*"))
+    records = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
+    parsed = [tf.io.parse_single_example(r, spec) for r in records]
+    x = np.stack([p[task.MODEL_INPUT_KEY].numpy() for p in parsed])
+    y = np.stack([np.reshape(p[task.LABEL_KEY].numpy(), []) for p in parsed])
+    x = x.reshape((len(x), *task.MODEL_INPUT_SHAPE))
+
+    train = config.train
+    keras.utils.set_random_seed(train.seed)
+    model = import_builder(train.builder)(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES,
+                                          **train.hparams)
+    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["sparse_categorical_accuracy"])
+    epochs = min(train.epochs, train.train_steps)
+    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=train.seed)
+               .repeat().batch(train.batch_size).prefetch(tf.data.AUTOTUNE))
+    log = ThroughputLog(train.batch_size)
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=max(1, train.train_steps // epochs), epochs=epochs,
+              callbacks=[log], verbose=0)
+    stats = log.stats()
+    stats["wall"] = time.perf_counter() - start
+    return stats
+
+
+def main() -> None:
+    from pipeline.cli import import_tensorflow_quietly
+    from pipeline.config import CONFIG_DIR, load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", default=[],
+                        help="Task config name in pipeline/configs (default: all).")
+    args = parser.parse_args()
+    names = args.config or sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    # The GAN's evaluation scores samples with the digits classifier: run that first.
+    names.sort(key=lambda n: (n != "digits_cnn", n))
+
+    import_tensorflow_quietly()
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dlpipe-bench-tasks-") as tmp:
+        for name in names:
+            config_file = CONFIG_DIR / f"{name}.yaml"
+            print(f"{name}: cold run ...", flush=True)
+            wall, times = cold_run(config_file, Path(tmp))
+            config = load_config(config_file, [f"output_root={tmp}"])
+            print(f"{name}: plain model.fit ...", flush=True)
+            rows.append((name, wall, times.get("Trainer", 0.0), trainer_stats(config),
+                         plain_fit(config)))
+
+    print()
+    print(f"{'task':<22}{'cold run':>10}{'Trainer':>10}{'pipeline ex/s':>15}"
+          f"{'plain fit ex/s':>16}{'ratio':>8}{'plain fit total':>17}")
+    for name, wall, trainer, stats, plain in rows:
+        ours = stats.get("examples_per_sec", 0.0)
+        if isinstance(plain, dict):
+            theirs = plain["examples_per_sec"]
+            ratio = f"{ours / theirs:7.2f}x" if theirs else "      -"
+            cells = f"{theirs:>16,.0f}{ratio:>8}{plain['wall']:>15.1f} s"
+        else:
+            cells = f"  {plain}"
+        print(f"{name:<22}{wall:>8.1f} s{trainer:>8.1f} s{ours:>15,.0f}{cells}")
+
+
+if __name__ == "__main__":
+    main()
