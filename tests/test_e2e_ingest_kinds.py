@@ -3,6 +3,8 @@ stop a TFDS or mismatched source before anything runs."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -32,7 +34,7 @@ def image_folder(tmp_path_factory):
 def test_image_folder_end_to_end(cli, tmp_path, image_folder):
     result, _, config = dlpipe_run(
         cli, tmp_path, "ingest.kind=image_folder", f"ingest.path={image_folder}",
-        "validate.schema_file=", "edge.enabled=false", "train.train_steps=200",
+        "validate.schema_file=", "edge.formats=[float32]", "train.train_steps=200",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1797 examples" in result.stdout
@@ -43,6 +45,9 @@ def test_image_folder_end_to_end(cli, tmp_path, image_folder):
     loaded = tf.saved_model.load(str(config.serving_model_dir / "1"))
     out = loaded.signatures[features.SERVING_SIGNATURE](image=tf.constant(images, tf.float32))
     assert float(np.mean(out[features.CLASS_ID].numpy() == labels)) >= 0.90
+    # The edge metadata tells apps the raw range of this data (PNG grey levels), not 0..16.
+    metadata = json.loads((config.edge_root / "digits" / "1" / "metadata.json").read_text())
+    assert metadata["input"]["range"] == [0.0, 255.0]
 
 
 def re_search(pattern: str, text: str):
