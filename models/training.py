@@ -179,8 +179,11 @@ def run_classifier(
             batch_size=cfg["batch_size"], seed=cfg["seed"], shuffle=shuffle,
         )
 
+    from models.tuning import tuned_hparams
+
+    hparams, learning_rate = tuned_hparams(fn_args, cfg["hparams"], cfg["learning_rate"])
     builder = import_builder(cfg["builder"])
-    model = builder(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES, **cfg["hparams"])
+    model = builder(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES, **hparams)
     model.summary(print_fn=lambda line, *_: logging.info(line))
     fit(
         model,
@@ -189,7 +192,7 @@ def run_classifier(
         train_steps=fn_args.train_steps,
         eval_steps=fn_args.eval_steps,
         epochs=cfg["epochs"],
-        learning_rate=cfg["learning_rate"],
+        learning_rate=learning_rate,
         log_dir=fn_args.model_run_dir,
         batch_size=cfg["batch_size"],
     )
