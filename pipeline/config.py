@@ -124,6 +124,25 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    enabled: bool = _field(
+        False, "Run TFX's Tuner (KerasTuner random search) before the Trainer; the Trainer "
+        "then trains with the best values found."
+    )
+    search_space: dict = _field(
+        None,
+        "Hyperparameter -> list of candidate values (scalars). Each key must be a parameter "
+        "of train.builder, or 'learning_rate'. Keys not listed keep train.hparams' values.",
+        default_factory=dict,
+    )
+    max_trials: int = _field(4, "Trials (models built and trained) in the search.", minimum=1)
+    trial_steps: int = _field(100, "Training steps per trial.", minimum=1)
+    objective: str = _field(
+        "val_sparse_categorical_accuracy", "Keras metric the search maximizes (eval split)."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     min_accuracy: float = _field(
         0.85, "Value threshold: a model below this eval accuracy is not blessed.",
@@ -279,6 +298,7 @@ class PipelineConfig:
     validate: ValidateConfig = _field(None, "Validation.", default_factory=ValidateConfig)
     transform: TransformConfig = _field(None, "Transform.", default_factory=TransformConfig)
     train: TrainConfig = _field(None, "Training.", default_factory=TrainConfig)
+    tune: TuneConfig = _field(None, "Hyperparameter search.", default_factory=TuneConfig)
     evaluate: EvaluateConfig = _field(None, "Evaluation.", default_factory=EvaluateConfig)
     infra_validate: InfraValidateConfig = _field(
         None, "Infra validation.", default_factory=InfraValidateConfig
@@ -570,6 +590,7 @@ def config_from_data(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
     """
     config = _build(PipelineConfig, data, "")
     _check_hparams(config.train)
+    _check_tune(config.tune, config.train)
     _check_edge_formats(config.edge)
     _check_ingest(config.ingest)
     _check_beam(config.beam)
@@ -617,6 +638,27 @@ def _check_hparams(train: TrainConfig) -> None:
             raise ConfigError(
                 f"Config key '{key}' must be {_describe(tp)}. Received: {key}={value!r}."
             )
+
+
+def _check_tune(tune: TuneConfig, train: TrainConfig) -> None:
+    """Search-space keys are builder parameters (or learning_rate), each with candidates."""
+    if tune.enabled and not tune.search_space:
+        raise ConfigError(
+            "Config key 'tune.search_space' must list at least one hyperparameter when "
+            "tune.enabled=true, e.g. {dense_units: [32, 64]}. Received: {}."
+        )
+    for name, choices in tune.search_space.items():
+        key = f"tune.search_space.{name}"
+        if (not isinstance(choices, list) or not choices
+                or not all(isinstance(c, (bool, int, float, str)) for c in choices)):
+            raise ConfigError(
+                f"Config key '{key}' must be a non-empty list of scalar candidates. "
+                f"Received: {key}={choices!r}."
+            )
+        if name != "learning_rate":
+            _check_hparams(dataclasses.replace(train, hparams={name: choices[0]}))
+            for choice in choices[1:]:
+                _check_hparams(dataclasses.replace(train, hparams={name: choice}))
 
 
 def _check_ingest_source(ingest: IngestConfig) -> None:

@@ -103,6 +103,7 @@ def create_pipeline(config: PipelineConfig):
     from tfx.components.statistics_gen.component import StatisticsGen
     from tfx.components.trainer.component import Trainer
     from tfx.components.transform.component import Transform
+    from tfx.components.tuner.component import Tuner
     from tfx.dsl.components.common import resolver
     from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
         LatestBlessedModelStrategy,
@@ -190,11 +191,33 @@ def create_pipeline(config: PipelineConfig):
     transform.add_upstream_node(gate)
 
     train = config.train
+    tuner = None
+    if config.tune.enabled:
+        tuner = Tuner(
+            tuner_fn="models.tuning.tuner_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema,
+            train_args=trainer_pb2.TrainArgs(num_steps=config.tune.trial_steps),
+            eval_args=trainer_pb2.EvalArgs(num_steps=train.eval_steps),
+            custom_config={
+                "task": config.task,
+                "builder": train.builder,
+                "hparams": train.hparams,
+                "search_space": config.tune.search_space,
+                "max_trials": config.tune.max_trials,
+                "objective": config.tune.objective,
+                "batch_size": train.batch_size,
+                "learning_rate": train.learning_rate,
+                "seed": train.seed,
+            },
+        )
     trainer = Trainer(
         run_fn=train.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=trainer_pb2.TrainArgs(num_steps=train.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=train.eval_steps),
         custom_config={
@@ -240,7 +263,7 @@ def create_pipeline(config: PipelineConfig):
     )
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, gate, transform,
-                  trainer, baseline, evaluator]
+                  *([tuner] if tuner else []), trainer, baseline, evaluator]
     components += [infra_validator, pusher] if infra_validator else [pusher]
     if config.edge.enabled:
         edge_export = EdgeExport(
