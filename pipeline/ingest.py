@@ -198,8 +198,38 @@ def input_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.glob(INPUT_PATTERN) if p.is_file())
 
 
-def check_tfrecords(files: Sequence[Path]) -> int:
+INPUT_CHECKS_FILE = "input_checks.json"
+"""Under the output root: files already checked, by path, size and mtime, with their counts."""
+
+
+def _load_checks(cache: Path | None) -> dict:
+    import json
+
+    try:
+        return json.loads(cache.read_text()) if cache else {}
+    except (OSError, ValueError):
+        return {}  # a missing or damaged cache only means checking again
+
+
+def _save_checks(cache: Path | None, checks: dict) -> None:
+    import json
+
+    if cache is None:
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(checks, f)
+    os.replace(tmp, cache)
+
+
+def check_tfrecords(files: Sequence[Path], cache: Path | None = None) -> int:
     """Reads every record of ``files`` and parses it as a tf.Example.
+
+    Args:
+      files: TFRecord files (``.gz``: GZIP).
+      cache: A JSON file remembering files that passed, by path, size and modification
+        time: an unchanged file is not read again on the next run. None: read all.
 
     Returns:
       The number of records.
@@ -209,8 +239,14 @@ def check_tfrecords(files: Sequence[Path]) -> int:
     """
     import tensorflow as tf
 
+    checks = _load_checks(cache)
     total = 0
     for path in files:
+        stat = path.stat()
+        key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+        if key in checks and checks[key][:2] == stamp:
+            total += checks[key][2]
+            continue
         compression = "GZIP" if path.name.endswith(".gz") else ""
         index = 0
         try:
@@ -225,15 +261,18 @@ def check_tfrecords(files: Sequence[Path]) -> int:
                 f"by file name)."
             ) from None
         total += index
+        checks[key] = [*stamp, index]
+    _save_checks(cache, checks)
     return total
 
 
-def prepare_input(kind: str, data_dir: Path) -> tuple[Path, int]:
+def prepare_input(kind: str, data_dir: Path, cache: Path | None = None) -> tuple[Path, int]:
     """Makes ``data_dir`` hold the examples of the configured source and checks them.
 
     Args:
       kind: ``ingest.kind`` from the config.
       data_dir: The input directory (``PipelineConfig.data_dir``).
+      cache: Remembers checked files (see ``check_tfrecords``).
 
     Returns:
       The directory and its number of examples.
@@ -254,7 +293,7 @@ def prepare_input(kind: str, data_dir: Path) -> tuple[Path, int]:
             f"Input directory {data_dir} holds no {INPUT_PATTERN} files. Expected TFRecord "
             f"files of serialized tf.Example."
         )
-    count = check_tfrecords(files)
+    count = check_tfrecords(files, cache)
     if count == 0:
         raise DlpipeError(f"Input directory {data_dir} holds TFRecord files with no records.")
     return data_dir, count
@@ -333,7 +372,7 @@ def check_source(config: PipelineConfig) -> int:
     if kind in CSV_KINDS:
         return check_csv_source(config)
     _check_task_is_not_text(config, "tf.Example TFRecords")
-    return prepare_input(kind, config.data_dir)[1]
+    return prepare_input(kind, config.data_dir, config.root / INPUT_CHECKS_FILE)[1]
 
 
 def _check_task_is_not_text(config: PipelineConfig, what: str) -> None:

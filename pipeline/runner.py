@@ -271,7 +271,7 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     Raises:
       DlpipeError: bad input or environment (before anything is run or written).
     """
-    from pipeline.ingest import check_source, check_tfrecords
+    from pipeline.ingest import INPUT_CHECKS_FILE, check_source, check_tfrecords
     from pipeline.metadata import check_store, connection_config, open_store
 
     check_store(config)  # an unreachable MySQL fails here, before any file is written
@@ -283,7 +283,7 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     if config.uses_spans:
         emit_line(f"Finding the newest span in {config.data_dir / config.input_pattern} ...")
         files, span = resolve_span(config)
-        examples = check_tfrecords(files)
+        examples = check_tfrecords(files, config.root / INPUT_CHECKS_FILE)
         if examples == 0:
             raise DlpipeError(f"Span {span} holds TFRecord files with no records: {files[0]}")
         emit_line(f"  span {span}: {len(files)} files, {examples} examples")

@@ -114,3 +114,25 @@ def test_csv_source_checks_columns_against_the_task(tmp_path):
     with pytest.raises(DlpipeError, match="provides CSV rows, but task models.digits.features "
                                           "reads images"):
         ingest.check_source(config)
+
+
+def test_checked_files_are_not_read_again_until_they_change(tmp_path):
+    import os
+
+    data = tmp_path / "data"
+    path = ingest.write_sklearn_digits(data)
+    cache = tmp_path / "out" / ingest.INPUT_CHECKS_FILE
+    assert ingest.check_tfrecords([path], cache) == 1797
+    assert cache.is_file()
+    # Same size and modification time: trusted from the cache, the bytes are not re-read.
+    stat = path.stat()
+    path.write_bytes(b"\0" * stat.st_size)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ingest.check_tfrecords([path], cache) == 1797
+    # A changed file is read again, and its corruption is reported.
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    with pytest.raises(DlpipeError, match="Corrupt record"):
+        ingest.check_tfrecords([path], cache)
+    # Without a cache everything is read.
+    with pytest.raises(DlpipeError, match="Corrupt record"):
+        ingest.check_tfrecords([path])
