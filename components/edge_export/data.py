@@ -7,6 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+SERIALIZED_EXAMPLE = "__serialized_example__"
+"""Reserved example feature name (an edge spec's ``example_feature``): the whole serialized
+tf.Example, for models whose edge input is made from several features by a signature that
+parses examples (e.g. tabular preprocessing)."""
+
 
 class DataError(ValueError):
     """Data that cannot feed the edge signature (the message says what and why)."""
@@ -73,7 +78,8 @@ def load_examples(
 
     Args:
       path: A TFRecord file or a directory of them (``.gz`` files are read as GZIP).
-      feature: Feature holding the flattened input (float_list or int64_list).
+      feature: Feature holding the flattened input (float_list, int64_list or bytes_list),
+        or ``SERIALIZED_EXAMPLE``: the serialized example itself.
       label: Int64 label feature (None or missing in the data: no labels).
       limit: Read at most this many examples.
 
@@ -88,12 +94,15 @@ def load_examples(
         for record in tf.data.TFRecordDataset(str(file), compression_type=compression):
             example = tf.train.Example.FromString(record.numpy())
             feats = example.features.feature
-            if feature not in feats:
+            if feature == SERIALIZED_EXAMPLE:
+                xs.append(np.asarray([record.numpy()], dtype=object))
+            elif feature not in feats:
                 raise DataError(
                     f"tf.Example in {str(file)!r} has no feature {feature!r}; it has "
                     f"{sorted(feats)}"
                 )
-            xs.append(_values(feats[feature]))
+            else:
+                xs.append(_values(feats[feature]))
             if label and label in feats:
                 ys.append(int(_values(feats[label])[0]))
             if limit is not None and len(xs) >= limit:
@@ -128,8 +137,12 @@ def map_with_signature(data: Dataset, loaded: object, signature: str, input_name
                        ) -> Dataset:
     """Feeds ``data.x`` through a SavedModel signature (e.g. tokenization); keeps labels.
 
+    ``data.x`` goes to the signature's input ``input_name``, or to its only input (e.g.
+    serialized examples, ``SERIALIZED_EXAMPLE``, to a signature that parses them).
+
     Raises:
-      DataError: the model has no such signature, or it returns more than one output.
+      DataError: the model has no such signature, it has no such input and more than one,
+        or it returns more than one output.
     """
     import tensorflow as tf
 
@@ -137,6 +150,12 @@ def map_with_signature(data: Dataset, loaded: object, signature: str, input_name
     if fn is None:
         raise DataError(f"the model has no signature {signature!r} to map example features "
                         f"to the edge input; it has {sorted(loaded.signatures)}")
+    inputs = fn.structured_input_signature[1]
+    if input_name not in inputs:
+        if len(inputs) != 1:
+            raise DataError(f"signature {signature!r} takes {sorted(inputs)}; expected one "
+                            f"input, or one named {input_name!r}")
+        (input_name,) = inputs
     x = data.x.reshape(len(data.x), -1)
     x = x[:, 0] if x.shape[1] == 1 else x
     out = fn(**{input_name: tf.constant(x.tolist() if x.dtype == object else x)})

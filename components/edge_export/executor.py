@@ -104,8 +104,9 @@ def _edge_inputs(
 ) -> tuple[data_lib.Dataset, data_lib.Dataset]:
     """Calibration and eval inputs for the edge signature, as its edge spec says to get them.
 
-    ``examples``: the feature from the train and eval splits (through the spec's
-    ``example_signature`` when raw values need mapping, e.g. text to token ids);
+    ``examples``: the feature from the train and eval splits, or the serialized examples
+    (``data.SERIALIZED_EXAMPLE``), through the spec's ``example_signature`` when raw values
+    need mapping (e.g. text to token ids, tabular features to one vector);
     ``normal``: standard normal samples (a generator's noise; no labels).
     """
     spec = options.edge_spec or edge_lib.read_edge_spec(model_dir)
