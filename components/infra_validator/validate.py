@@ -6,7 +6,8 @@ both APIs, then sends the eval examples to every signature it can feed from them
 
 * predict signatures: each input is taken from the tf.Example feature of the same name
   (reshaped to the input's shape), or, for a single string input, the serialized example;
-  sent as REST row-format ``instances`` and as a gRPC PredictRequest;
+  sent as REST row-format ``instances`` and as a gRPC PredictRequest; a batch that cannot
+  form the inputs (a feature missing, or with a missing value) is not sent;
 * classify / regress signatures: REST ``examples`` JSON (built from the tf.Example the way
   TF Serving reads it back) and gRPC Classify / Regress with the tf.Examples;
 
@@ -105,6 +106,8 @@ def _feature_array(examples: list[Any], name: str, spec: Any) -> np.ndarray | No
         feature = ex.features.feature[name]
         kind = feature.WhichOneof("kind")
         values.append(list(getattr(feature, kind).value) if kind else [])
+    if len({len(v) for v in values}) != 1:  # e.g. a missing value: no fixed-shape input
+        return None
     dtype = tensors.numpy_dtype(spec.dtype)
     if dtype is object:
         arr = np.empty((len(values), len(values[0])), dtype=object)
@@ -276,6 +279,7 @@ def validate_model(
                         )
                     )
                     continue
+                sent = False
                 for start in range(0, len(examples), batch_size):
                     chunk = examples[start : start + batch_size]
                     raw = serialized_examples[start : start + batch_size]
@@ -296,9 +300,8 @@ def validate_model(
                         rtol,
                         atol,
                     )
-                    if not done:
-                        break
-                    tested += int(start == 0)
+                    sent = sent or done
+                tested += int(sent)
         finally:
             rest.close()
             grpc_client.close()
