@@ -26,6 +26,8 @@ INT8_IO_TYPES = ("float32", "int8", "uint8")
 
 METADATA_FILE = "metadata.json"
 LABELS_FILE = "labels.txt"
+VOCAB_FILE = "vocab.txt"
+"""A text model's vocabulary (line n = token id n), copied from the SavedModel's assets.extra."""
 REPORT_FILE = "edge_report.json"
 
 

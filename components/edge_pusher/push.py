@@ -79,8 +79,9 @@ def push_edge_models(
     try:
         for fmt in pushed:
             shutil.copy2(src / blessed["formats"][fmt]["file"], tmp)
-        if (src / fmts.LABELS_FILE).is_file():
-            shutil.copy2(src / fmts.LABELS_FILE, tmp)
+        for sidecar in (fmts.LABELS_FILE, fmts.VOCAB_FILE):
+            if (src / sidecar).is_file():
+                shutil.copy2(src / sidecar, tmp)
         blessed["model_name"] = model_name
         blessed["version"] = version
         (tmp / fmts.METADATA_FILE).write_text(json.dumps(blessed, indent=2) + "\n")
