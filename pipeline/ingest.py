@@ -311,10 +311,36 @@ def image_shape(config: PipelineConfig) -> tuple[int, int, int]:
     return (*task.IMAGE_SHAPE, 1)
 
 
+TFDS_TEXT_FEATURE = "text"
+"""The TFDS feature a text task reads (``imdb_reviews``' review, for instance)."""
+
+
 def tfds_feature_map(config: PipelineConfig) -> dict[str, str]:
-    """TFDS feature -> our feature name: the image and label the task reads."""
+    """TFDS feature -> our feature name: the image (a text task: the text) and the label."""
     task = config.task_facts()
+    text_key = getattr(task, "TEXT_KEY", None)
+    if text_key:
+        return {TFDS_TEXT_FEATURE: text_key, "label": task.LABEL_KEY}
     return {"image": task.IMAGE_KEY, "label": task.LABEL_KEY}
+
+
+def _check_tfds_has_text(config: PipelineConfig) -> None:
+    """A text task needs a TFDS dataset with a text feature; else name what it has."""
+    import tensorflow_datasets as tfds
+
+    from components.tfds_example_gen.source import load_builder
+
+    ingest = config.ingest
+    features = load_builder(ingest.tfds_name, ingest.tfds_version or None,
+                            ingest.tfds_data_dir or None, ingest.tfds_download).info.features
+    if TFDS_TEXT_FEATURE not in features or not isinstance(features[TFDS_TEXT_FEATURE],
+                                                            tfds.features.Text):
+        have = ", ".join(f"{k} ({type(v).__name__})" for k, v in features.items())
+        raise DlpipeError(
+            f"Task {config.task} reads text (feature {config.task_facts().TEXT_KEY!r}), but "
+            f"TFDS dataset {ingest.tfds_name!r} has no {TFDS_TEXT_FEATURE!r} Text feature (it "
+            f"has {have}). Expected a text classification dataset such as 'imdb_reviews'."
+        )
 
 
 def _check_task_takes(config: PipelineConfig, values: int, what: str) -> None:
@@ -345,6 +371,7 @@ def check_source(config: PipelineConfig) -> int:
     if kind == "image_folder":
         from components.image_folder_example_gen.folder import scan_image_folder
 
+        _check_task_is_not_text(config, "images")  # before image_shape: a text task has none
         shape = image_shape(config)
         folder = scan_image_folder(config.data_dir, shape, resize=True)
         _check_task_takes(config, math.prod(shape), f"ingest.image_shape {list(shape)}")
@@ -353,11 +380,16 @@ def check_source(config: PipelineConfig) -> int:
         from components.tfds_example_gen.source import resolve_source
 
         ingest = config.ingest
+        text_task = bool(getattr(config.task_facts(), "TEXT_KEY", None))
+        if text_task:
+            _check_tfds_has_text(config)
         source = resolve_source(
             ingest.tfds_name, TFDS_SPLITS, version=ingest.tfds_version or None,
             data_dir=ingest.tfds_data_dir or None, feature_map=tfds_feature_map(config),
             download=ingest.tfds_download,
         )
+        if text_task:
+            return sum(source.split_counts.values())
         plan = {p.name: p for p in source.plan}
         task = config.task_facts()
         image = plan.get(task.IMAGE_KEY)
