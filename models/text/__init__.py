@@ -1,0 +1,1 @@
+"""The text sentiment task: IMDB movie reviews, negative or positive."""
