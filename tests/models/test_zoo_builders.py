@@ -57,6 +57,44 @@ def test_transformer_tokens_and_features():
     assert feats.count_params() < wider.count_params()
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_token_rnn_embedding_and_bidirectional_parameter_counts(cell):
+    """A text model's embedding has one row per token id; Bidirectional doubles the RNN."""
+    def build(vocab_size, embedding_dim=8, bidirectional=False):
+        return sequence.build_rnn_classifier((32,), 2, vocab_size=vocab_size, cell=cell, units=4,
+                                             embedding_dim=embedding_dim,
+                                             bidirectional=bidirectional)
+
+    base = build(100)
+    assert base.get_layer("token_embedding").count_params() == 100 * 8
+    assert build(300).count_params() - base.count_params() == 200 * 8
+    assert build(100, embedding_dim=16).count_params() > base.count_params()
+    both = build(100, bidirectional=True)
+    assert (both.get_layer("block1_bidirectional").count_params()
+            == 2 * base.get_layer(f"block1_{cell}").count_params())
+    ids = RNG.integers(0, 100, size=(3, 32)).astype("int32")
+    assert both(ids).shape == (3, 2)
+
+
+def test_transformer_token_and_position_embedding_parameter_counts():
+    def build(vocab_size=100, length=32, embed_dim=8, num_layers=1, ff_dim=16):
+        return sequence.build_transformer_classifier(
+            (length,), 2, vocab_size=vocab_size, embed_dim=embed_dim, num_heads=2,
+            ff_dim=ff_dim, num_layers=num_layers)
+
+    base = build()
+    assert base.get_layer("token_embedding").count_params() == 100 * 8
+    assert base.get_layer("position_embedding").count_params() == 32 * 8
+    assert build(vocab_size=300).count_params() - base.count_params() == 200 * 8
+    assert build(length=64).count_params() - base.count_params() == 32 * 8
+    assert build(num_layers=2).count_params() > base.count_params()
+    assert build(ff_dim=32).count_params() > base.count_params()
+    ids = RNG.integers(0, 100, size=(5, 32)).astype("int32")
+    out = base(ids).numpy()
+    assert out.shape == (5, 2)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
 def test_mlp_shapes_and_scaling():
     model = mlp.build_mlp(4, 3, hidden_units=(8,))
     assert model(RNG.random((5, 4), dtype=np.float32)).shape == (5, 3)
