@@ -29,6 +29,9 @@ CLASSIFY_SIGNATURE = "classify"
 """Signature taking serialized tf.Example strings (``inputs``: string [batch])."""
 CLASS_ID_OUTPUT = "class_id"
 """``serving_default``'s extra output for classifiers: the arg-max class index (int64)."""
+SERIALIZED_EXAMPLE = "__serialized_example__"
+"""Reserved ``EdgeSpec.example_feature``: the whole serialized tf.Example, for models whose
+edge input a signature builds from several features (tabular: ``transform_features``)."""
 EDGE_SPEC_FILE = "assets.extra/edge_spec.json"
 """Where the edge spec sits inside a SavedModel directory."""
 

@@ -9,7 +9,7 @@ from keras import layers
 
 
 def build_mlp(
-    num_features: int,
+    input_shape: int | Sequence[int],
     num_classes: int,
     hidden_units: Sequence[int] = (32, 16),
     dropout: float = 0.0,
@@ -19,7 +19,8 @@ def build_mlp(
     """Builds an MLP classifier over a vector of (already normalized) features.
 
     Args:
-      num_features: Length of the input vector.
+      input_shape: Shape of one input, ``(num_features,)`` (the zoo's contract), or the
+        length of the vector as an int.
       num_classes: Classes of the softmax output.
       hidden_units: Units of each hidden layer.
       dropout: Dropout after each hidden layer.
@@ -29,14 +30,15 @@ def build_mlp(
     Returns:
       An uncompiled ``keras.Model`` mapping feature vectors to class probabilities.
     """
-    if num_features < 1 or num_classes < 2:
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    if len(shape) != 1 or shape[0] < 1 or num_classes < 2:
         raise ValueError(
-            f"num_features must be >= 1 and num_classes >= 2. Received: "
-            f"num_features={num_features!r}, num_classes={num_classes!r}"
+            f"input_shape must be (num_features,) with num_features >= 1, and num_classes "
+            f">= 2. Received: input_shape={input_shape!r}, num_classes={num_classes!r}"
         )
     if any(u < 1 for u in hidden_units):
         raise ValueError(f"hidden_units must be positive. Received: {tuple(hidden_units)!r}")
-    inputs = keras.Input(shape=(num_features,), name=input_name)
+    inputs = keras.Input(shape=shape, name=input_name)
     x = inputs
     for i, units in enumerate(hidden_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"block{i}_dense")(x)

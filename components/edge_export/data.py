@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-SERIALIZED_EXAMPLE = "__serialized_example__"
-"""Reserved example feature name (an edge spec's ``example_feature``): the whole serialized
-tf.Example, for models whose edge input is made from several features by a signature that
-parses examples (e.g. tabular preprocessing)."""
+from models.edge import SERIALIZED_EXAMPLE  # noqa: F401 - re-exported for the loaders below
 
 
 class DataError(ValueError):

@@ -4,8 +4,8 @@ Everything else (preprocessing, trainer, export, the pipeline's Evaluator config
 imports these.
 """
 
-from components.edge_export.data import SERIALIZED_EXAMPLE
 from models import edge
+from models.edge import SERIALIZED_EXAMPLE
 
 LABEL_KEY = "species"
 CLASS_NAMES = ("Adelie", "Chinstrap", "Gentoo")
@@ -53,9 +53,8 @@ MODEL_INPUT_LAYOUT = (
 mean, also for a missing value), then one one-hot block per categorical feature (positions
 ``0..n-1``: the train vocabulary, most frequent first; position ``n``: missing or unseen)."""
 MODEL_INPUT_SIZE = len(MODEL_INPUT_LAYOUT)
-MODEL_INPUT_SHAPE = MODEL_INPUT_SIZE
-"""The builder's first argument in ``models.training.run_classifier``. ``models.mlp.build_mlp``
-takes the length of the feature vector (``num_features``), not a shape tuple."""
+MODEL_INPUT_SHAPE = (MODEL_INPUT_SIZE,)
+"""Shape of one model input (the builder's first argument in ``run_classifier``)."""
 
 # The serving contract (documented in README.md, "Serving contract"). Signature names are
 # shared with every model (models/edge.py owns them) except TRANSFORM_SIGNATURE.

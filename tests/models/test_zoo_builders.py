@@ -96,7 +96,8 @@ def test_transformer_token_and_position_embedding_parameter_counts():
 
 
 def test_mlp_shapes_and_scaling():
-    model = mlp.build_mlp(4, 3, hidden_units=(8,))
+    model = mlp.build_mlp((4,), 3, hidden_units=(8,))
+    assert model.input_shape == mlp.build_mlp(4, 3).input_shape == (None, 4)
     assert model(RNG.random((5, 4), dtype=np.float32)).shape == (5, 3)
     assert model.count_params() < mlp.build_mlp(4, 3, hidden_units=(8, 8)).count_params()
 
@@ -109,7 +110,8 @@ def test_mlp_shapes_and_scaling():
         (lambda: sequence.build_rnn_classifier((8, 8), 10, vocab_size=5), "vocab_size > 0"),
         (lambda: sequence.build_transformer_classifier((8, 8), 10, embed_dim=10,
                                                        num_heads=3), "multiple of num_heads"),
-        (lambda: mlp.build_mlp(0, 3), "num_features"),
+        (lambda: mlp.build_mlp(0, 3), "input_shape"),
+        (lambda: mlp.build_mlp((4, 2), 3), "input_shape"),
         (lambda: vae.build_vae((8, 8), latent_dim=0), "latent_dim"),
         (lambda: gan.build_gan((6, 6)), "multiples of 4"),
     ],
