@@ -12,6 +12,8 @@ both APIs, then sends the eval examples to every signature it can feed from them
   TF Serving reads it back) and gRPC Classify / Regress with the tf.Examples;
 
 and compares every answer with the same signature called in-process on the SavedModel.
+A generator's noise input (edge spec ``input_source: normal``: a GAN's ``noise``, a VAE
+decoder's ``z``) is fed seeded standard normal values (``add_noise_feature``).
 """
 
 from __future__ import annotations
@@ -122,6 +124,25 @@ def _feature_array(examples: list[Any], name: str, spec: Any) -> np.ndarray | No
         except ValueError:
             return None
     return arr
+
+
+def add_noise_feature(examples: list[Any], model_dir: Path, seed: int = 0) -> None:
+    """Gives each example a generator's noise input when the model's edge spec says its
+    input is standard normal noise (``input_source: normal``, e.g. a GAN's ``noise``, a
+    VAE decoder's ``z``): a seeded float feature named like the input, so the predict
+    signatures taking it are fed like any other."""
+    import math
+
+    from models.edge import read_edge_spec
+
+    spec = read_edge_spec(model_dir)
+    if spec is None or spec.input_source != "normal":
+        return
+    rng = np.random.default_rng(seed)
+    size = math.prod(spec.input_shape)
+    for ex in examples:
+        values = ex.features.feature[spec.input_name].float_list.value
+        values[:] = rng.standard_normal(size).astype(np.float32).tolist()
 
 
 def predict_inputs(
@@ -236,6 +257,7 @@ def validate_model(
     if not serialized_examples:
         return report(False, "no eval examples to send")
     examples = [example_pb2.Example.FromString(s) for s in serialized_examples]
+    add_noise_feature(examples, Path(model_dir))
     try:
         reference = SavedModelServable(Path(model_dir))
     except Exception as e:  # a model that cannot load in-process cannot be blessed
