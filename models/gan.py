@@ -57,14 +57,20 @@ def _image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
 
 
 class GAN(keras.Model):
-    """Generator and discriminator trained adversarially (non-saturating loss)."""
+    """Generator and discriminator trained adversarially (non-saturating loss).
+
+    ``label_smoothing`` is one-sided: the discriminator's targets for real images are
+    ``1 - label_smoothing`` (fakes stay 0), which keeps it from growing overconfident and
+    the generator's gradients from vanishing.
+    """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int,
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, label_smoothing: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
+        self.label_smoothing = label_smoothing
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -93,7 +99,8 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
-            d_loss = (bce(tf.ones_like(real_logits), real_logits)
+            real_targets = tf.ones_like(real_logits) * (1.0 - self.label_smoothing)
+            d_loss = (bce(real_targets, real_logits)
                       + bce(tf.zeros_like(fake_logits), fake_logits))
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(
@@ -111,12 +118,28 @@ class GAN(keras.Model):
 
 def build_gan(image_shape: Sequence[int] = (8, 8, 1), latent_dim: int = 16,
               generator_filters: int = 64, discriminator_filters: int = 32,
-              dropout: float = 0.3, seed: int = 0, name: str = "gan") -> GAN:
-    """Builds an (uncompiled) GAN; compile it with ``d_optimizer`` and ``g_optimizer``."""
+              dropout: float = 0.3, label_smoothing: float = 0.0, seed: int = 0,
+              name: str = "gan") -> GAN:
+    """Builds an (uncompiled) GAN; compile it with ``d_optimizer`` and ``g_optimizer``.
+
+    Args:
+      image_shape: ``(h, w)`` or ``(h, w, c)``, h and w multiples of 4.
+      latent_dim: Size of the generator's noise input.
+      generator_filters: Filters of the generator's first transposed convolution.
+      discriminator_filters: Filters of the discriminator's first convolution.
+      dropout: Dropout after each discriminator block.
+      label_smoothing: One-sided: real targets are ``1 - label_smoothing``.
+      seed: Seed of the training noise.
+      name: Model name.
+    """
     if latent_dim < 1:
         raise ValueError(f"latent_dim must be >= 1. Received: latent_dim={latent_dim!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1). Received: label_smoothing="
+                         f"{label_smoothing!r}")
     generator = build_generator(image_shape, latent_dim, generator_filters)
     discriminator = build_discriminator(image_shape, discriminator_filters, dropout)
-    gan = GAN(generator, discriminator, latent_dim, seed=seed, name=name)
+    gan = GAN(generator, discriminator, latent_dim, seed=seed,
+              label_smoothing=label_smoothing, name=name)
     gan.build((None, latent_dim))
     return gan

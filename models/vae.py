@@ -57,6 +57,21 @@ def build_vae_decoder(image_shape: Sequence[int], latent_dim: int = 8,
     return keras.Model(inputs, layers.Reshape(shape, name="image")(x), name=name)
 
 
+def bernoulli_nll(images, probabilities, eps: float = 1e-6):
+    """Per-example negative log-likelihood (nats, summed over pixels) of ``images`` in
+    [0, 1] under independent Bernoulli pixels with ``probabilities``; ``[batch]``."""
+    batch = tf.shape(images)[0]
+    flat_true = tf.reshape(images, [batch, -1])
+    flat_pred = tf.clip_by_value(tf.reshape(probabilities, [batch, -1]), eps, 1 - eps)
+    bce = -(flat_true * tf.math.log(flat_pred) + (1 - flat_true) * tf.math.log(1 - flat_pred))
+    return tf.reduce_sum(bce, axis=1)
+
+
+def kl_divergence(z_mean, z_log_var):
+    """Per-example KL divergence of N(z_mean, exp(z_log_var)) from N(0, I); ``[batch]``."""
+    return -0.5 * tf.reduce_sum(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=1)
+
+
 class VAE(keras.Model):
     """Encoder + decoder trained on the negative ELBO; ``call`` reconstructs from z_mean."""
 
@@ -83,14 +98,8 @@ class VAE(keras.Model):
         noise = keras.random.normal(tf.shape(z_mean), seed=self.seed_generator)
         z = z_mean + tf.exp(0.5 * z_log_var) * noise
         reconstruction = self.decoder(z, training=training)
-        flat_true = tf.reshape(images, [tf.shape(images)[0], -1])
-        flat_pred = tf.reshape(reconstruction, [tf.shape(images)[0], -1])
-        eps = 1e-6
-        flat_pred = tf.clip_by_value(flat_pred, eps, 1 - eps)
-        bce = -(flat_true * tf.math.log(flat_pred) + (1 - flat_true) * tf.math.log(1 - flat_pred))
-        reconstruction_loss = tf.reduce_mean(tf.reduce_sum(bce, axis=1))
-        kl = -0.5 * tf.reduce_sum(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=1)
-        kl_loss = tf.reduce_mean(kl)
+        reconstruction_loss = tf.reduce_mean(bernoulli_nll(images, reconstruction))
+        kl_loss = tf.reduce_mean(kl_divergence(z_mean, z_log_var))
         return {"loss": reconstruction_loss + kl_loss,
                 "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
 
