@@ -158,6 +158,50 @@ class EvaluateConfig:
         "blessed model's is not blessed.",
         minimum=0.0, maximum=1.0,
     )
+    # Generative tasks (the task's facts module says EVALUATION = "generative"): the
+    # GenerativeEvaluator (components/generative_evaluator) blesses VAEs and GANs.
+    max_reconstruction_ratio: float = _field(
+        0.6,
+        "VAE: blessed only if the mean reconstruction error on the eval split is <= this "
+        "times the error of the mean-image baseline (the train split's mean image).",
+        minimum=0.0, exclusive=True,
+    )
+    max_elbo_ratio: float = _field(
+        1.0,
+        "VAE: blessed only if the negative ELBO on the eval split is <= this times the NLL "
+        "of the mean-image baseline (independent Bernoulli pixels with the mean image as "
+        "probabilities).",
+        minimum=0.0, exclusive=True,
+    )
+    max_regression: float = _field(
+        0.1,
+        "VAE and GAN: blessed only if no more than this fraction worse than the latest "
+        "blessed model (VAE: reconstruction error; GAN: mean confidence and class coverage).",
+        minimum=0.0,
+    )
+    scorer_model: str = _field(
+        "",
+        "GAN: the digits image classifier that scores the samples: a served model directory "
+        "(its newest numeric version is used) or a SavedModel directory. Relative paths are "
+        "taken under the serving root ('digits': what the digits_cnn pipeline pushes).",
+    )
+    num_samples: int = _field(1000, "GAN: samples generated and scored.", minimum=1)
+    min_confidence: float = _field(
+        0.7, "GAN: blessed only if the scorer's mean top-class probability on the samples "
+        "is >= this.", minimum=0.0, maximum=1.0,
+    )
+    min_class_coverage: float = _field(
+        0.5,
+        "GAN: blessed only if this fraction of the classes is covered: each is the scorer's "
+        "top class for at least half its uniform share of the samples.",
+        minimum=0.0, maximum=1.0,
+    )
+    max_frechet_distance: float = _field(
+        0.0,
+        "GAN: blessed only if the Frechet distance between the scorer's outputs on samples "
+        "and on eval images is <= this; 0: reported, not checked.",
+        minimum=0.0,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -596,6 +640,7 @@ def config_from_data(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
     _check_beam(config.beam)
     _check_metadata(config.metadata)
     _check_schedule(config.schedule)
+    _check_evaluate(config)
     schema_file = config.validate.schema_file
     if schema_file:
         resolved = (Path(base_dir) / Path(schema_file).expanduser()).resolve()
@@ -659,6 +704,20 @@ def _check_tune(tune: TuneConfig, train: TrainConfig) -> None:
             _check_hparams(dataclasses.replace(train, hparams={name: choices[0]}))
             for choice in choices[1:]:
                 _check_hparams(dataclasses.replace(train, hparams={name: choice}))
+
+
+def _check_evaluate(config: PipelineConfig) -> None:
+    """A GAN task (its facts module's ``GENERATIVE_KIND``) needs a classifier to score it."""
+    try:
+        task = config.task_facts()
+    except ImportError:
+        return  # not this check's business: the run reports an unimportable task
+    if getattr(task, "GENERATIVE_KIND", "") == "gan" and not config.evaluate.scorer_model:
+        raise ConfigError(
+            f"Config key 'evaluate.scorer_model' must name the image classifier that scores "
+            f"the samples of task {config.task} (e.g. 'digits': <serving_root>/digits, pushed "
+            f"by the digits_cnn pipeline). Received: evaluate.scorer_model=''."
+        )
 
 
 def _check_ingest_source(ingest: IngestConfig) -> None:

@@ -6,7 +6,8 @@ Every orchestrator runs what this returns: the local runner (``pipeline.runner``
 and Kubeflow Pipelines / Vertex (``pipeline.orchestrators``).
 
 ExampleGen -> StatisticsGen -> SchemaGen/ImportSchemaGen -> ExampleValidator
-  -> ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed)
+  -> ValidationGate -> Transform -> Trainer -> Evaluator (vs latest blessed; TFMA, or the
+     GenerativeEvaluator when the task's facts module says EVALUATION = "generative")
   -> InfraValidator (embedded server, REST + gRPC) -> Pusher
   -> EdgeExport (TFLite, ONNX; each checked against the SavedModel) -> EdgePusher
 """
@@ -14,6 +15,7 @@ ExampleGen -> StatisticsGen -> SchemaGen/ImportSchemaGen -> ExampleValidator
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pipeline.config import PipelineConfig
 
@@ -84,6 +86,59 @@ def eval_config(config: PipelineConfig):
     )
 
 
+def is_generative(config: PipelineConfig) -> bool:
+    """The task's facts module declares ``EVALUATION = "generative"`` (a VAE or a GAN)."""
+    return getattr(config.task_facts(), "EVALUATION", "tfma") == "generative"
+
+
+def scorer_model_base(config: PipelineConfig) -> Path:
+    """``evaluate.scorer_model`` as a path: relative paths are under the serving root."""
+    path = Path(config.evaluate.scorer_model).expanduser()
+    return path if path.is_absolute() else config.serving_root / path
+
+
+def check_evaluation(config: PipelineConfig) -> None:
+    """Checks before a run that what the evaluator needs exists: a GAN's scorer model.
+
+    Raises:
+      DlpipeError: one line naming the missing scorer and how to get it.
+    """
+    if is_generative(config) and getattr(config.task_facts(), "GENERATIVE_KIND", "") == "gan":
+        from components.generative_evaluator.scorer import resolve_scorer
+
+        resolve_scorer(scorer_model_base(config))
+
+
+def create_evaluator(config: PipelineConfig, examples, model, baseline_model):
+    """The node that evaluates and blesses the candidate, with node id ``Evaluator``.
+
+    Classifiers: TFMA's Evaluator with ``eval_config``. Generative tasks: the
+    GenerativeEvaluator (the VAE's reconstruction and ELBO against the mean image; the GAN's
+    samples scored by the digits classifier), which writes the same ModelBlessing.
+    """
+    if not is_generative(config):
+        from tfx.components.evaluator.component import Evaluator
+
+        return Evaluator(examples=examples, model=model, baseline_model=baseline_model,
+                         eval_config=eval_config(config))
+    from components.generative_evaluator.component import GenerativeEvaluator
+    from components.generative_evaluator.metrics import Thresholds
+
+    e = config.evaluate
+    thresholds = Thresholds(
+        max_reconstruction_ratio=e.max_reconstruction_ratio, max_elbo_ratio=e.max_elbo_ratio,
+        max_regression=e.max_regression, min_confidence=e.min_confidence,
+        min_class_coverage=e.min_class_coverage, max_frechet_distance=e.max_frechet_distance,
+    )
+    generative = getattr(config.task_facts(), "GENERATIVE_KIND", "")
+    return GenerativeEvaluator(
+        examples=examples, model=model, baseline_model=baseline_model, task=config.task,
+        thresholds=thresholds.to_json(),
+        scorer_model=str(scorer_model_base(config)) if generative == "gan" else None,
+        num_samples=e.num_samples, seed=config.train.seed,
+    ).with_id("Evaluator")
+
+
 def create_pipeline(config: PipelineConfig):
     """Builds the TFX pipeline for ``config``.
 
@@ -94,7 +149,6 @@ def create_pipeline(config: PipelineConfig):
       A ``tfx.orchestration.pipeline.Pipeline`` with the configured ML Metadata store
       (SQLite or MySQL) and Beam arguments (DirectRunner, Dataflow, Flink or Spark).
     """
-    from tfx.components.evaluator.component import Evaluator
     from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
     from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
     from tfx.components.example_validator.component import ExampleValidator
@@ -236,12 +290,8 @@ def create_pipeline(config: PipelineConfig):
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = Evaluator(
-        examples=examples,
-        model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
-        eval_config=eval_config(config),
-    )
+    evaluator = create_evaluator(config, examples, trainer.outputs["model"],
+                                 baseline.outputs["model"])
 
     infra_validator = None
     if config.infra_validate.enabled:

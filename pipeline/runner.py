@@ -273,10 +273,12 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     """
     from pipeline.ingest import INPUT_CHECKS_FILE, check_source, check_tfrecords
     from pipeline.metadata import check_store, connection_config, open_store
+    from pipeline.pipeline import check_evaluation
 
     check_store(config)  # an unreachable MySQL fails here, before any file is written
     check_writable(config.root, "output_root")
     check_writable(config.serving_root, "Serving root")
+    check_evaluation(config)  # e.g. a GAN's scorer model, before any data is read
     _quiet_libraries()
     stop = stop or threading.Event()
     span = None

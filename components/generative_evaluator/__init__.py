@@ -1,0 +1,1 @@
+"""GenerativeEvaluator: evaluates and blesses VAEs and GANs (see component.py)."""
