@@ -139,6 +139,15 @@ def read_evaluation(uri: str, summary: RunSummary, label_key: str) -> None:
     summary.blessing_reason = "; ".join(reasons) or "validation failed"
 
 
+def read_generative_evaluation(data: dict, summary: RunSummary) -> None:
+    """Fills metrics, baseline diff and the reason from the GenerativeEvaluator's metrics."""
+    from components.generative_evaluator.metrics import headline
+
+    summary.metrics = headline(data)
+    summary.baseline_diff = dict(data.get("diff") or {})
+    summary.blessing_reason = data.get("reason") or ""
+
+
 def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
     """Reads a finished (or failed) run's outcome from ML Metadata."""
     from components.validation_gate.anomalies import read_anomalies
@@ -157,7 +166,13 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
         summary.blessed = bool(_prop(blessing, "blessed"))
     evaluation = outputs.get("Evaluator.evaluation")
     if evaluation is not None and Path(evaluation.uri).exists():
-        read_evaluation(evaluation.uri, summary, config.task_facts().LABEL_KEY)
+        from components.generative_evaluator.metrics import read_metrics
+
+        generative = read_metrics(evaluation.uri)
+        if generative is not None:
+            read_generative_evaluation(generative, summary)
+        else:
+            read_evaluation(evaluation.uri, summary, config.task_facts().LABEL_KEY)
     pushed = outputs.get("Pusher.pushed_model")
     if pushed is not None:
         summary.pushed = bool(_prop(pushed, "pushed"))

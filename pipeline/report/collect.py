@@ -170,7 +170,11 @@ def collect(config: PipelineConfig, run_id: str, summary: RunSummary | None = No
         facts.missing.append("training curves: the Trainer did not run")
 
     evaluated = outputs.get("Evaluator.evaluation")
-    if evaluated is not None and Path(evaluated.uri).exists():
+    generative = (evaluation.generative_metrics(evaluated.uri)
+                  if evaluated is not None and Path(evaluated.uri).exists() else None)
+    if generative is not None:  # the GenerativeEvaluator's: no TFMA metrics, no classes
+        facts.metric_rows = evaluation.generative_metric_rows(generative)
+    elif evaluated is not None and Path(evaluated.uri).exists():
         facts.metric_rows = _attempt(facts, "TFMA metrics",
                                      lambda: evaluation.metric_rows(evaluated.uri)) or []
         if task is not None:

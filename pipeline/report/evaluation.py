@@ -1,4 +1,5 @@
-"""Evaluation facts from TFMA's output: metrics with the baseline, per class, confusion."""
+"""Evaluation facts from TFMA's output: metrics with the baseline, per class, confusion;
+and from the GenerativeEvaluator's metrics file for generative models."""
 
 from __future__ import annotations
 
@@ -37,6 +38,26 @@ def metric_rows(evaluation_uri: str | Path) -> list[MetricRow]:
                 (diff if kv.key.is_diff else candidate)[kv.key.name] = value
     return [MetricRow(name, value, baseline.get(name), diff.get(name))
             for name, value in sorted(candidate.items(), key=lambda kv: kv[0] == "example_count")]
+
+
+def generative_metrics(evaluation_uri: str | Path) -> dict | None:
+    """The GenerativeEvaluator's metrics file in an evaluation, or None (TFMA's)."""
+    from components.generative_evaluator.metrics import read_metrics
+
+    return read_metrics(evaluation_uri)
+
+
+def generative_metric_rows(data: dict) -> list[MetricRow]:
+    """A generative model's headline metrics, with the latest blessed model's and the change.
+
+    The mean-image baseline (VAE) and the eval images' scores (GAN) are rows of their own.
+    """
+    from components.generative_evaluator.metrics import headline
+
+    baseline = data.get("baseline_metrics") or {}
+    diff = data.get("diff") or {}
+    return [MetricRow(name, float(value), baseline.get(name), diff.get(name))
+            for name, value in headline(data).items()]
 
 
 def confusion_matrix(evaluation_uri: str | Path, task: ModuleType) -> ConfusionMatrix | None:
