@@ -84,6 +84,9 @@ def test_run_executes_every_component_blesses_and_pushes(run):
     assert "blessed:  yes" in result.stdout
     assert f"pushed:   version 1 -> {config.serving_model_dir / '1'}" in result.stdout
     assert (config.serving_model_dir / "1" / "saved_model.pb").is_file()
+    # The model card names the real source and what a client sends (raw named features).
+    card = (config.serving_model_dir / "model_cards" / "1.md").read_text()
+    assert "Palmer penguins" in card and "`island`" in card and "`transform_features`" in card
 
 
 def test_held_out_accuracy_with_missing_values(loaded, eval_rows):

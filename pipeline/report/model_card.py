@@ -71,12 +71,25 @@ def _intended_use(task: ModuleType | None, config: PipelineConfig) -> list[str]:
     spec = getattr(task, "EDGE_SPEC", None)
     names = [str(n) for n in getattr(task, "CLASS_NAMES", ())]
     lines = []
+    raw_keys = getattr(task, "FEATURE_KEYS", ())
+    if raw_keys:
+        lines.append(f"Input (REST/gRPC): the raw features {', '.join(f'`{k}`' for k in raw_keys)}"
+                     f", as stored in the data; the model applies its own preprocessing.")
     if spec is not None:
         low, high = spec.input_range if spec.input_range else (None, None)
         shape = "x".join(str(d) for d in spec.input_shape)
         value_range = f", values {low:g}..{high:g}" if low is not None else ""
-        lines.append(f"Input: `{spec.input_name}`, one {shape} array per example{value_range} "
-                     f"(raw, as stored in the data; the model applies its own preprocessing).")
+        if spec.example_signature:
+            lines.append(f"Edge input: `{spec.input_name}`, one {shape} array per example"
+                         f"{value_range}, made from the raw input by the SavedModel's "
+                         f"`{spec.example_signature}` signature ({spec.normalization}).")
+        elif spec.input_source == "normal":
+            lines.append(f"Input: `{spec.input_name}`, one {shape} vector of standard normal "
+                         f"noise per sample.")
+        else:
+            lines.append(f"Input: `{spec.input_name}`, one {shape} array per example"
+                         f"{value_range} (raw, as stored in the data; the model applies its "
+                         f"own preprocessing).")
         lines.append(f"Output: `{spec.output_name}`: {spec.output_meaning}.")
     if names:
         lines.insert(0, f"Classifies an input into one of {len(names)} classes: "
@@ -92,11 +105,18 @@ def _intended_use(task: ModuleType | None, config: PipelineConfig) -> list[str]:
 
 def _data(facts: ReportFacts, config_data: dict) -> list[str]:
     ingest = config_data.get("ingest") or {}
-    if ingest.get("kind") == "sklearn_digits":
-        source = ("scikit-learn's bundled handwritten digits (1,797 8x8 images, grey levels "
-                  "0..16, labels 0..9)")
-    else:
-        source = f"tf.Example TFRecords from `{ingest.get('path') or '(default path)'}`"
+    kind, path = ingest.get("kind"), ingest.get("path") or "(default path)"
+    sources = {
+        "sklearn_digits": "scikit-learn's bundled handwritten digits (1,797 8x8 images, grey "
+                          "levels 0..16, labels 0..9)",
+        "palmerpenguins": "the Palmer penguins from the palmerpenguins package (344 rows, "
+                          "missing values kept as missing)",
+        "imdb_sample": "the 100 labelled IMDB reviews bundled in the tfx package",
+        "csv": f"CSV files in `{path}`",
+        "image_folder": f"the image folder `{path}` (one subfolder per class)",
+        "tfds": f"TFDS dataset `{ingest.get('tfds_name')}`",
+    }
+    source = sources.get(kind, f"tf.Example TFRecords from `{path}`")
     lines = [f"Source: {source}, hash-split into train and eval."]
     for split in facts.splits:
         lines.append(f"{split.split}: {split.num_examples} examples.")
