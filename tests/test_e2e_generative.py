@@ -3,7 +3,9 @@
 1. VAE (pipeline/configs/digits_vae.yaml): every component executes, the GenerativeEvaluator
    blesses it, it is pushed; ``encode``/``decode`` answer over REST and gRPC through the
    embedded server; its reconstructions of held-out digits beat the train split's mean
-   image by the configured ratio; the TFLite float32 decoder matches the SavedModel.
+   image by the configured ratio; the TFLite float32 decoder matches the SavedModel. A
+   worse VAE (20 steps) is then not blessed: above the mean-image bar and more than
+   evaluate.max_regression above the blessed version 1 (the resolver's baseline).
 2. GAN (digits_gan.yaml) after a digits_cnn run into the same output root (its pushed
    classifier scores the samples): blessed, pushed; the generator answers noise over REST
    and gRPC; its samples, scored again here, meet the configured thresholds.
@@ -157,6 +159,20 @@ def test_vae_edge_decoder_matches_the_saved_model(vae_run):
     want = loaded.signatures["decode"](z=tf.constant(z))["image"].numpy()
     got = _tflite(edge_dir / metadata["formats"]["float32"]["file"], z)
     np.testing.assert_allclose(got * features.PIXEL_MAX, want, atol=1e-4)  # edge: [0, 1]
+
+
+def test_worse_vae_is_not_blessed_against_the_mean_image_and_the_blessed_model(root, vae_run):
+    result, run_id, config = dlpipe_run(run_cli, root, "train.train_steps=20",
+                                        "train.epochs=1", config_file=VAE_CONFIG)
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = next(line for line in result.stdout.splitlines() if "blessed:" in line)
+    assert "blessed:  NO (reconstruction_error = " in verdict
+    assert "x mean-image error" in verdict
+    assert "above the latest blessed model's" in verdict  # the resolver's baseline
+    assert "vs. latest blessed model: " in result.stdout
+    assert "pushed:   no (the model was not blessed)" in result.stdout
+    assert versions(config.serving_model_dir) == [1]
+    assert node_states(config, run_id)["Evaluator"] == [COMPLETE]
 
 
 def test_gan_is_evaluated_blessed_and_pushed(gan_run):
