@@ -149,6 +149,9 @@ def unroll_recurrent_layers(model: Any) -> Any:
         config = layer.get_config()
         if isinstance(layer, keras.layers.RNN) or "unroll" in config:
             config["unroll"] = True
+        for key in ("layer", "backward_layer"):  # Bidirectional holds its RNNs' configs
+            if "unroll" in (config.get(key) or {}).get("config", {}):
+                config[key]["config"]["unroll"] = True
         return layer.__class__.from_config(config)
 
     if not has_recurrent_layers(model):

@@ -42,14 +42,14 @@ def transformed_dataset(
 
 
 def import_builder(path: str):
-    """Imports the model builder named by a dotted path."""
+    """Imports the model builder (or any function) named by a dotted path."""
     import importlib
 
     module_name, _, attr = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as e:
-        raise DlpipeError(f"Cannot import model builder {path!r}: {e}") from None
+        raise DlpipeError(f"Cannot import {path!r}: {e}") from None
 
 
 TRAINING_STATS_FILE = "training_stats.json"
@@ -111,6 +111,17 @@ class ThroughputLog(keras.callbacks.Callback):
 
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             Path(self.path).write_text(json.dumps(self.stats(), indent=2) + "\n")
+
+
+def derived_hparams(task: ModuleType, tft_output: Any) -> dict:
+    """Builder arguments the task reads from the Transform output, not from the config.
+
+    A facts module may declare ``DERIVED_HPARAMS``: builder argument -> dotted path of a
+    function of the ``TFTransformOutput`` (the text task's ``vocab_size`` is the size of
+    its Transform vocabulary), so the model and the data cannot disagree.
+    """
+    return {name: import_builder(path)(tft_output)
+            for name, path in getattr(task, "DERIVED_HPARAMS", {}).items()}
 
 
 def fit(
@@ -182,6 +193,7 @@ def run_classifier(
     from models.tuning import tuned_hparams
 
     hparams, learning_rate = tuned_hparams(fn_args, cfg["hparams"], cfg["learning_rate"])
+    hparams.update(derived_hparams(task, tft_output))
     builder = import_builder(cfg["builder"])
     model = builder(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES, **hparams)
     model.summary(print_fn=lambda line, *_: logging.info(line))

@@ -52,15 +52,16 @@ def tuner_fn(fn_args: Any) -> Any:
     import tensorflow_transform as tft
     from tfx.components.tuner.component import TunerFnResult
 
-    from models.training import import_builder, transformed_dataset
+    from models.training import derived_hparams, import_builder, transformed_dataset
 
     cfg = fn_args.custom_config
     task = importlib.import_module(cfg["task"])
     builder = import_builder(cfg["builder"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    derived = derived_hparams(task, tft_output)
 
     def build(hp: keras_tuner.HyperParameters) -> keras.Model:
-        hparams = dict(cfg["hparams"])
+        hparams = {**cfg["hparams"], **derived}
         learning_rate = cfg["learning_rate"]
         for key, choices in cfg["search_space"].items():
             value = hp.Choice(key, choices)

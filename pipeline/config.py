@@ -635,6 +635,7 @@ def config_from_data(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
     config = _build(PipelineConfig, data, "")
     _check_hparams(config.train)
     _check_tune(config.tune, config.train)
+    _check_derived_hparams(config)
     _check_edge_formats(config.edge)
     _check_ingest(config.ingest)
     _check_beam(config.beam)
@@ -682,6 +683,22 @@ def _check_hparams(train: TrainConfig) -> None:
         if tp is not None and not _matches(value, tp):
             raise ConfigError(
                 f"Config key '{key}' must be {_describe(tp)}. Received: {key}={value!r}."
+            )
+
+
+def _check_derived_hparams(config: PipelineConfig) -> None:
+    """Builder arguments the task derives from its data (DERIVED_HPARAMS) are not settable."""
+    try:
+        derived = getattr(config.task_facts(), "DERIVED_HPARAMS", {})
+    except ImportError as e:
+        raise ConfigError(f"Config key 'task' must name an importable facts module. "
+                          f"Received: task={config.task!r} ({e}).") from None
+    for section, keys in (("train.hparams", config.train.hparams),
+                          ("tune.search_space", config.tune.search_space)):
+        for name in sorted(set(keys) & set(derived)):
+            raise ConfigError(
+                f"Config key '{section}.{name}' cannot be set: task {config.task} derives it "
+                f"from the data ({derived[name]}). Remove it."
             )
 
 

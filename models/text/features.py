@@ -32,10 +32,13 @@ OOV_ID = 1
 VOCAB_SIZE = 10000
 """Most token ids there can be: the reserved tokens plus the most frequent words of the
 train split (Transform's ``top_k``). A small corpus yields fewer: the model's embedding is
-sized from the vocabulary Transform actually wrote (``vocab_size`` hparam, set by the
-trainer), never from this bound alone."""
+sized from the vocabulary Transform actually wrote (``vocab_size`` hparam, one of
+``DERIVED_HPARAMS``), never from this bound alone."""
 VOCAB_NAME = "text_vocab"
 """tf.Transform vocabulary name (the asset file Transform writes)."""
+DERIVED_HPARAMS = {"vocab_size": "models.text.export.vocab_size"}
+"""Builder arguments read from the Transform output (``models.training.derived_hparams``);
+a config may not set them."""
 VOCAB_FILE = "vocab.txt"
 """The vocabulary shipped with the model: ``assets.extra/vocab.txt`` in the SavedModel and
 beside the edge files. Line n (from 0) is the token of id n, reserved tokens first."""

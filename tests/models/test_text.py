@@ -93,12 +93,7 @@ BUILDERS = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    "lstm", "gru", "transformer",
-    pytest.param("bidirectional_gru", marks=pytest.mark.xfail(
-        strict=True, reason="models.edge.unroll_recurrent_layers does not yet unroll the RNNs "
-        "inside a Bidirectional wrapper, so its edge graph keeps TensorList ops")),
-])
+@pytest.mark.parametrize("name", ["lstm", "gru", "bidirectional_gru", "transformer"])
 def test_export_serves_raw_text_and_converts_edge_to_builtin_tflite(tft_output, tmp_path, name):
     import keras
     from ai_edge_litert.interpreter import Interpreter
@@ -168,15 +163,16 @@ def test_export_serves_raw_text_and_converts_edge_to_builtin_tflite(tft_output, 
         tmp_path / "assets.extra" / features.VOCAB_FILE).read_bytes()
 
 
-def test_trainer_takes_vocab_size_from_the_transform_not_the_config():
-    from types import SimpleNamespace
+def test_vocab_size_comes_from_the_transform_not_the_config(tft_output, tmp_path):
+    from models.training import derived_hparams
+    from pipeline.config import CONFIG_DIR, ConfigError, load_config
 
-    from models.text import trainer
-
-    fn_args = SimpleNamespace(custom_config={"hparams": {"vocab_size": 5}})
-    with pytest.raises(ValueError, match=r"vocab_size is set from the Transform vocabulary.*"
-                                         r"Received: vocab_size=5"):
-        trainer.run_fn(fn_args)
+    assert derived_hparams(features, tft_output) == {"vocab_size": export.vocab_size(tft_output)}
+    for key in ("train.hparams.vocab_size=5", "tune.search_space={vocab_size: [5, 6]}"):
+        with pytest.raises(ConfigError, match=r"'(train\.hparams|tune\.search_space)\."
+                                              r"vocab_size' cannot be set: task "
+                                              r"models\.text\.features derives it"):
+            load_config(CONFIG_DIR / "imdb_lstm.yaml", [key])
 
 
 @pytest.mark.parametrize("name", ["imdb_lstm", "imdb_gru", "imdb_transformer"])
