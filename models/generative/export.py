@@ -41,7 +41,7 @@ def raw_scaling(tft_layer: Any, task: ModuleType) -> tuple[float, float]:
             f"cannot be mapped back to raw units. Received: f(0)={at_zero}, f(1)={at_one}"
         )
     scale = 1.0 / (at_one - at_zero)
-    return -at_zero * scale, scale
+    return 0.0 - at_zero * scale, scale  # 0.0 - x: no "-0" for a zero offset
 
 
 class _Exported(tf.Module):

@@ -11,14 +11,18 @@ EVALUATION = contract.EVALUATION
 """Blessed by the GenerativeEvaluator (components/generative_evaluator), not TFMA."""
 GENERATIVE_KIND = contract.VAE
 
+PURPOSE = ("Encodes 8x8 digit images into a latent code (`encode`), decodes codes into "
+           "images (`decode`) and reconstructs images (`serving_default`): a variational "
+           "autoencoder.")
+"""What the model is for (the model card's first line)."""
+
 IMAGE_KEY = digits.IMAGE_KEY
 LABEL_KEY = digits.LABEL_KEY
-"""Read by data validation and the report; the model never sees labels."""
+"""Read by data validation and the report; the model never sees labels (and declares no
+classes: it does not classify)."""
 IMAGE_SHAPE = digits.IMAGE_SHAPE
 IMAGE_SIZE = digits.IMAGE_SIZE
 PIXEL_MAX = digits.PIXEL_MAX
-NUM_CLASSES = digits.NUM_CLASSES
-CLASS_NAMES = digits.CLASS_NAMES
 
 MODEL_INPUT_KEY = digits.MODEL_INPUT_KEY
 """The transformed feature the model reads: pixels in [0, 1], shaped ``MODEL_INPUT_SHAPE``."""

@@ -67,8 +67,24 @@ def wilson_interval(successes: float, n: float, z: float = Z_95) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _intended_use(task: ModuleType | None, config: PipelineConfig) -> list[str]:
+def _edge_spec(task: ModuleType | None, facts: ReportFacts):
+    """The task's declared edge spec, else the one the trained model carries (its shape may
+    depend on hyperparameters, e.g. a generator's latent size)."""
     spec = getattr(task, "EDGE_SPEC", None)
+    uri = facts.summary.artifacts.get("Trainer.model") if facts.summary else None
+    if spec is not None or not uri:
+        return spec
+    from models.edge import read_edge_spec
+
+    try:
+        return read_edge_spec(Path(uri) / "Format-Serving")
+    except (OSError, ValueError):
+        return None
+
+
+def _intended_use(task: ModuleType | None, config: PipelineConfig,
+                  facts: ReportFacts) -> list[str]:
+    spec = _edge_spec(task, facts)
     names = [str(n) for n in getattr(task, "CLASS_NAMES", ())]
     lines = []
     raw_keys = getattr(task, "FEATURE_KEYS", ())
@@ -91,7 +107,9 @@ def _intended_use(task: ModuleType | None, config: PipelineConfig) -> list[str]:
                          f"{value_range} (raw, as stored in the data; the model applies its "
                          f"own preprocessing).")
         lines.append(f"Output: `{spec.output_name}`: {spec.output_meaning}.")
-    if names:
+    if getattr(task, "PURPOSE", ""):
+        lines.insert(0, task.PURPOSE)
+    elif names:
         lines.insert(0, f"Classifies an input into one of {len(names)} classes: "
                         f"{', '.join(names)}.")
     lines.append(f"Served as model `{config.push.model_name}` over TF Serving's REST and gRPC "
@@ -142,6 +160,11 @@ def _metrics(facts: ReportFacts) -> list[str]:
         if accuracy.diff is not None:
             text += f"; {accuracy.diff:+.4f} against the latest blessed model"
         lines.append(text + ".")
+    elif rows:  # e.g. a generative model's metrics
+        lines.append("Eval metrics: " + ", ".join(
+            f"{r.name} {r.candidate:.4g}" + (f" ({r.diff:+.4g} against the latest blessed "
+                                             f"model)" if r.diff is not None else "")
+            for r in facts.metric_rows) + ".")
     scored = [c for c in facts.class_metrics if c.accuracy is not None]
     if scored:
         worst = min(scored, key=lambda c: c.accuracy)
@@ -199,7 +222,7 @@ def build_model_card(facts: ReportFacts, config: PipelineConfig, task: ModuleTyp
         version=summary.pushed_version if summary and summary.pushed else "",
         run_id=facts.run_id,
         blessed=summary.blessed if summary else None,
-        intended_use=_intended_use(task, config),
+        intended_use=_intended_use(task, config, facts),
         data=_data(facts, config_data),
         metrics=_metrics(facts),
         limitations=_limitations(facts, task),
