@@ -109,6 +109,20 @@ def test_vae_is_evaluated_blessed_and_pushed(vae_run):
     assert "reconstruction_error" in metrics_line and "mean_image_error" in metrics_line
 
 
+def _report(config, run_id) -> str:
+    return (config.pipeline_root / "_runs" / run_id / "report.html").read_text()
+
+
+def test_vae_report_and_model_card(vae_run):
+    _, run_id, config = vae_run
+    report = _report(config, run_id)
+    assert "reconstructions of them (even rows)" in report  # the generated-samples figure
+    assert "reconstruction_ratio" in report
+    card = (config.serving_model_dir / "model_cards" / "1.md").read_text()
+    assert "- Encodes 8x8 digit images into a latent code" in card
+    assert "Classifies" not in card and "reconstruction_error" in card
+
+
 def test_vae_reconstructs_held_out_digits_better_than_the_mean_image(vae_run):
     _, _, config = vae_run
     images, _ = eval_split(config)
@@ -179,6 +193,13 @@ def test_gan_is_evaluated_blessed_and_pushed(gan_run):
     _completed_blessed_pushed(gan_run)
     result, _, config = gan_run
     assert "mean_confidence" in result.stdout and "class_coverage" in result.stdout
+
+
+def test_gan_report_shows_scored_samples(gan_run):
+    _, run_id, config = gan_run
+    report = _report(config, run_id)
+    assert "samples of the GAN&#39;s generator" in report
+    assert "Titles: the class the scorer" in report
 
 
 def test_gan_samples_meet_the_quality_bar(gan_run):

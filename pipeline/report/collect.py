@@ -186,6 +186,10 @@ def collect(config: PipelineConfig, run_id: str, summary: RunSummary | None = No
                                  "evaluation")
     else:
         facts.missing.append("evaluation: the Evaluator did not run")
+    model = outputs.get("Trainer.model")
+    if generative is not None and model is not None and task is not None:
+        facts.generated = _attempt(facts, "generated samples", lambda: samples.generated_samples(
+            Path(model.uri) / "Format-Serving", task, generative, facts.samples))
     facts.class_metrics = evaluation.class_metrics(summary.per_class_accuracy, facts.confusion)
     facts.served_versions = _attempt(facts, "serving directory",
                                      lambda: served_versions(config)) or []

@@ -91,6 +91,26 @@ class Samples:
 
 
 @dataclasses.dataclass
+class GeneratedSamples:
+    """A generative model's output, drawn by the run's trained model.
+
+    Attributes:
+      kind: ``vae`` (inputs and their reconstructions, row by row) or ``gan`` (samples).
+      images: Flat pixel values per image, ``image_shape`` once reshaped, raw units.
+      labels: One title per image (``input 3``, ``reconstruction``, or the scorer's class
+        and confidence of a sample).
+      image_shape: Shape of one image, e.g. ``(8, 8)``.
+      caption: What the grid shows.
+    """
+
+    kind: str
+    images: list[list[float]] = dataclasses.field(default_factory=list)
+    labels: list[str] = dataclasses.field(default_factory=list)
+    image_shape: tuple[int, ...] = ()
+    caption: str = ""
+
+
+@dataclasses.dataclass
 class Curve:
     """One scalar logged per epoch for one split (``train`` or ``validation``)."""
 
@@ -193,6 +213,7 @@ class ReportFacts:
       summary: The run's outcome as ``dlpipe run`` prints it.
       splits: Per-split statistics.
       samples: Sample inputs with labels.
+      generated: A generative model's reconstructions or samples (VAE, GAN).
       curves: Loss and metric curves per epoch.
       timings: Time per component execution.
       metric_rows: Overall metrics, with baseline values when a baseline was evaluated.
@@ -213,6 +234,7 @@ class ReportFacts:
     summary: RunSummary | None = None
     splits: list[SplitStats] = dataclasses.field(default_factory=list)
     samples: Samples | None = None
+    generated: GeneratedSamples | None = None
     curves: list[Curve] = dataclasses.field(default_factory=list)
     timings: list[ComponentTime] = dataclasses.field(default_factory=list)
     metric_rows: list[MetricRow] = dataclasses.field(default_factory=list)

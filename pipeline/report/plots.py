@@ -14,6 +14,7 @@ from pipeline.report.facts import (
     ComponentTime,
     ConfusionMatrix,
     Curve,
+    GeneratedSamples,
     Image,
     ReportFacts,
     Samples,
@@ -35,6 +36,7 @@ class Figures:
     timings: Image | None = None
     confusion: Image | None = None
     edge: Image | None = None
+    generated: Image | None = None
 
 
 def _pyplot():
@@ -74,6 +76,28 @@ def sample_grid(samples: Samples, columns: int = 8) -> Image | None:
                  fontsize=11)
     return _png(fig, f"Grid of {len(samples.images)} sample input images with their labels",
                 "Sample inputs as stored (before Transform), titled with their labels.")
+
+
+def generated_grid(generated: GeneratedSamples, columns: int = 8) -> Image | None:
+    """A generative model's reconstructions or samples, each titled."""
+    if not generated.images:
+        return None
+    import numpy as np
+
+    plt = _pyplot()
+    rows = math.ceil(len(generated.images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(generated.images):
+            image = np.asarray(generated.images[i], np.float32).reshape(generated.image_shape)
+            ax.imshow(image, cmap="gray_r", interpolation="nearest")
+            ax.set_title(generated.labels[i], fontsize=8)
+    what = "reconstructions" if generated.kind == "vae" else "samples"
+    fig.suptitle(f"The trained model's {what}", fontsize=11, y=1.02)
+    return _png(fig, f"Grid of {len(generated.images)} images: the model's {what}",
+                generated.caption)
 
 
 def label_distribution(splits: list[SplitStats]) -> Image | None:
@@ -214,4 +238,5 @@ def all_figures(facts: ReportFacts) -> Figures:
         timings=component_times(facts.timings),
         confusion=confusion_matrix(facts.confusion),
         edge=edge_chart(summary.edge_report) if summary and summary.edge_report else None,
+        generated=generated_grid(facts.generated) if facts.generated else None,
     )

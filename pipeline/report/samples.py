@@ -7,6 +7,9 @@ What a sample looks like depends on the task, read from its facts module (``conf
 - any other task: a table of rows, one column per feature.
 
 Every task declares ``LABEL_KEY``; ``CLASS_NAMES`` (optional) turns class ids into names.
+
+``generated_samples`` draws a generative model's output with the run's trained model: a
+VAE's reconstructions of the sample inputs, a GAN's samples with the scorer's verdict.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from pipeline.report.facts import Samples
+from pipeline.report.facts import GeneratedSamples, Samples
 
 SAMPLE_COUNT = 32
+GENERATED_COUNT = 16
 MAX_SCAN = 100_000
 """Label counts read at most this many examples per split (the report says so if capped)."""
 MAX_CELL = 40
@@ -138,3 +142,57 @@ def _cell(values: list) -> str:
         return "(missing)"
     text = ", ".join(_text(v) if not isinstance(v, float) else f"{v:g}" for v in values)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def generated_samples(model_dir: str | Path, task: ModuleType, evaluation: dict,
+                      inputs: Samples | None, count: int = GENERATED_COUNT
+                      ) -> GeneratedSamples:
+    """A generative model's output for the report, from its SavedModel.
+
+    Args:
+      model_dir: The trained model (the Trainer's ``Format-Serving`` directory).
+      task: The task's facts module (image shape).
+      evaluation: The GenerativeEvaluator's metrics (``kind``, ``scorer_model``).
+      inputs: Sample inputs (a VAE reconstructs the first ``count`` of them).
+      count: Images to generate or reconstruct.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from models.generative import contract
+
+    shape = tuple(int(d) for d in task.IMAGE_SHAPE)
+    loaded = tf.saved_model.load(str(model_dir))
+    out = GeneratedSamples(kind=evaluation.get("kind", ""), image_shape=shape)
+    if out.kind == contract.VAE:
+        if inputs is None or not inputs.images:
+            raise ValueError("no sample inputs to reconstruct")
+        originals = np.asarray(inputs.images[:count], np.float32).reshape(-1, *shape)
+        rebuilt = loaded.signatures[contract.SERVING_SIGNATURE](
+            **{contract.IMAGE: tf.constant(originals)})[contract.IMAGE].numpy()
+        for start in range(0, len(originals), 8):  # a row of inputs, then their reconstructions
+            for i in range(start, min(start + 8, len(originals))):
+                out.images.append(originals[i].reshape(-1).tolist())
+                out.labels.append(f"input {inputs.labels[i]}")
+            for i in range(start, min(start + 8, len(originals))):
+                out.images.append(rebuilt[i].reshape(-1).tolist())
+                out.labels.append("rebuilt")
+        out.caption = (f"{len(originals)} {inputs.split} inputs (odd rows) and the VAE's "
+                       f"reconstructions of them (even rows), decoded from z_mean.")
+        return out
+    generate = loaded.signatures[contract.GENERATE_SIGNATURE]
+    latent = generate.structured_input_signature[1][contract.NOISE_INPUT].shape[-1]
+    noise = np.random.default_rng(0).standard_normal((count, latent)).astype(np.float32)
+    images = generate(**{contract.NOISE_INPUT: tf.constant(noise)})[contract.IMAGE].numpy()
+    out.images = [image.reshape(-1).tolist() for image in images]
+    out.labels = [f"sample {i + 1}" for i in range(len(images))]
+    out.caption = f"{len(images)} samples of the GAN's generator (noise seed 0)."
+    scorer = evaluation.get("scorer_model")
+    if scorer and hasattr(task, "SCORER_SIGNATURE"):
+        fn = tf.saved_model.load(scorer).signatures[task.SCORER_SIGNATURE]
+        probabilities = fn(**{task.SCORER_INPUT: tf.constant(images)})[
+            task.SCORER_OUTPUT].numpy()
+        out.labels = [f"{int(p.argmax())} ({p.max():.2f})" for p in probabilities]
+        out.caption += (f" Titles: the class the scorer ({scorer}) sees and its "
+                        f"probability.")
+    return out
