@@ -11,6 +11,7 @@ classifiers: builder, hparams, batch_size, learning_rate, epochs, seed.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -46,6 +47,9 @@ def train_generative(
 ) -> keras.Model:
     """Builds, compiles, fits and exports the configured generative model.
 
+    TensorBoard logs and the training throughput (``models.training.ThroughputLog``) go to
+    the Trainer's ``model_run`` directory, as for the classifiers.
+
     Args:
       fn_args: TFX Trainer's FnArgs (``custom_config`` from the pipeline config).
       task: The task's facts module.
@@ -78,8 +82,11 @@ def train_generative(
         epochs=epochs,
         validation_data=dataset(fn_args.eval_files, shuffle=False) if validate else None,
         validation_steps=fn_args.eval_steps if validate else None,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir,
-                                               update_freq="epoch")],
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+            training.ThroughputLog(cfg["batch_size"], os.path.join(
+                fn_args.model_run_dir, training.TRAINING_STATS_FILE)),
+        ],
         verbose=2,
     )
     export_model(model, tft_output, fn_args.serving_model_dir)
