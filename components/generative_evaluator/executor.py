@@ -197,6 +197,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         models = {metrics.CANDIDATE: _model_dir(model)}
         baselines = input_dict.get("baseline_model") or []
         baseline = baselines[0] if baselines else None
+        needed = contract.EVALUATE_SIGNATURE if kind == contract.VAE else \
+            contract.GENERATE_SIGNATURE
+        if baseline is not None and needed not in _signature_names(_model_dir(baseline)):
+            # e.g. the pipeline's task changed kind: nothing comparable to compare with.
+            logging.warning("The latest blessed model %s has no %r signature; evaluating "
+                            "without a baseline.", baseline.uri, needed)
+            baseline = None
         if baseline is not None:
             models[metrics.BASELINE] = _model_dir(baseline)
         examples = artifact_utils.get_split_uri(input_dict["examples"], split)
@@ -264,6 +271,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             constants.BLESSED_VALUE if blessed else constants.NOT_BLESSED_VALUE)
         logging.info("GenerativeEvaluator: %s (%s)", "blessed" if blessed else "NOT blessed",
                      result["reason"])
+
+
+def _signature_names(model_dir: str) -> set[str]:
+    """Signature keys of a SavedModel, read from saved_model.pb without loading it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString(
+        io_utils.read_bytes_file(os.path.join(model_dir, "saved_model.pb")))
+    return {key for graph in proto.meta_graphs for key in graph.signature_def}
 
 
 def _model_dir(model: types.Artifact) -> str:

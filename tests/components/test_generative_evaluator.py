@@ -195,6 +195,17 @@ def test_vae_below_the_bar_is_not_blessed(tmp_path, examples_uri, vae_uri):
     assert blessing.get_string_custom_property("baseline_model") == ""
 
 
+def test_baseline_of_another_kind_is_left_out(tmp_path, examples_uri, vae_uri):
+    generator = helpers.export_template_generator(tmp_path / "gan" / "Format-Serving")
+    blessing, result = _run(tmp_path, examples_uri, _model(vae_uri, 3),
+                            baseline=_model(generator.parent, 2),
+                            thresholds=Thresholds(max_reconstruction_ratio=0.95,
+                                                  max_elbo_ratio=1.5).to_json())
+    assert result["blessed"], result["reason"]
+    assert result["baseline_metrics"] is None and result["baseline_model"] is None
+    assert blessing.get_string_custom_property("baseline_model") == ""
+
+
 def test_gan_samples_scored_by_the_newest_scorer_version(tmp_path, examples_uri, scorer_base):
     generator = helpers.export_template_generator(tmp_path / "gan" / "Format-Serving")
     blessing, result = _run(tmp_path, examples_uri, _model(generator.parent, 2),
