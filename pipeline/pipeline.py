@@ -97,6 +97,24 @@ def scorer_model_base(config: PipelineConfig) -> Path:
     return path if path.is_absolute() else config.serving_root / path
 
 
+def scorer_model_dir(config: PipelineConfig) -> str:
+    """The scorer's newest version directory, resolved when the pipeline is built.
+
+    Naming the version (not the base directory) in the Evaluator's properties makes a newer
+    scorer version a new cache key: the GAN is re-scored instead of the old evaluation being
+    reused. Where no version exists yet (e.g. exporting a DAG on another machine), the base
+    directory is passed and the executor resolves the newest version when it runs.
+    """
+    from components.generative_evaluator.scorer import resolve_scorer
+    from pipeline.errors import DlpipeError
+
+    base = scorer_model_base(config)
+    try:
+        return str(resolve_scorer(base))
+    except DlpipeError:
+        return str(base)
+
+
 def check_evaluation(config: PipelineConfig) -> None:
     """Checks before a run that what the evaluator needs exists: a GAN's scorer model.
 
@@ -134,7 +152,7 @@ def create_evaluator(config: PipelineConfig, examples, model, baseline_model):
     return GenerativeEvaluator(
         examples=examples, model=model, baseline_model=baseline_model, task=config.task,
         thresholds=thresholds.to_json(),
-        scorer_model=str(scorer_model_base(config)) if generative == "gan" else None,
+        scorer_model=scorer_model_dir(config) if generative == "gan" else None,
         num_samples=e.num_samples, seed=config.train.seed,
     ).with_id("Evaluator")
 
