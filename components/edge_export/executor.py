@@ -101,19 +101,18 @@ class Executor(base_executor.BaseExecutor):
 def _edge_inputs(
     model_dir: str, options: fmts.ExportOptions, feature: str, label: str,
     train_uri: str, eval_uri: str,
-) -> tuple[data_lib.Dataset, data_lib.Dataset]:
+) -> tuple[data_lib.Dataset | None, data_lib.Dataset | None]:
     """Calibration and eval inputs for the edge signature, as its edge spec says to get them.
 
     ``examples``: the feature from the train and eval splits, or the serialized examples
     (``data.SERIALIZED_EXAMPLE``), through the spec's ``example_signature`` when raw values
     need mapping (e.g. text to token ids, tabular features to one vector);
-    ``normal``: standard normal samples (a generator's noise; no labels).
+    ``normal``: none from the examples (a generator's input is noise, which ``export_edge``
+    samples from a standard normal itself, as it does for ``dlpipe export-edge``).
     """
     spec = options.edge_spec or edge_lib.read_edge_spec(model_dir)
     if spec is not None and spec.input_source == "normal":
-        n = max(options.num_representative, options.num_parity)
-        return (data_lib.normal_samples(spec.input_shape, n, seed=0),
-                data_lib.normal_samples(spec.input_shape, n, seed=1))
+        return None, None  # export_edge samples the noise itself
     raw_feature = (spec.example_feature if spec is not None and spec.example_feature
                    else feature)
     representative = data_lib.load_examples(

@@ -16,7 +16,7 @@ import numpy as np
 
 from components.edge_export import convert, runners, tflite_ops
 from components.edge_export import formats as fmts
-from components.edge_export.data import DataError, Dataset, conform
+from components.edge_export.data import DataError, Dataset, conform, normal_samples
 from components.edge_export.metadata import build_metadata
 from components.edge_export.report import EdgeReport, FormatResult, apply_gate
 from components.edge_export.signature import (
@@ -76,6 +76,13 @@ def export_edge(
     report.recurrent = sig.recurrent
     if sig.spec and sig.spec.needs_flex and not options.allow_flex:
         report.notes.append("the model declares needs_flex; pass allow_flex to produce Flex TFLite")
+    if sig.spec is not None and sig.spec.input_source == "normal":
+        # A generator's input is noise: calibrate and compare on standard normal samples.
+        n = max(options.num_representative, options.num_parity)
+        if representative is None:
+            representative = normal_samples(shape, n, seed=0)
+        if eval_data is None:
+            eval_data = normal_samples(shape, n, seed=1)
     eval_data = _conform_eval(eval_data, shape)
     parity = _parity_inputs(eval_data, representative, sig, shape, options, report)
     input_dtype = np.dtype(sig.input.dtype)
@@ -89,7 +96,7 @@ def export_edge(
     report.num_parity_examples = len(parity)
     report.num_eval_examples = 0 if eval_data is None else len(eval_data)
 
-    gates = options.gates(sig.recurrent)
+    gates = options.gates(sig.recurrent, classifier=report.task == "classification")
     for fmt in options.formats:
         result = FormatResult(fmt)
         try:

@@ -62,12 +62,19 @@ class Gate:
         return (" or " if self.any_of else " and ").join(parts)
 
 
-def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01) -> dict[str, Gate]:
+INT8_PARITY = 5e-2
+"""int8's gate for models without an accuracy (generators: outputs in [0, 1])."""
+
+
+def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01,
+                  classifier: bool = True) -> dict[str, Gate]:
     """Returns the issue's gates: exact formats by max abs, quantized ones by the metric.
 
     Args:
       recurrent: The model has RNN layers: float32/ONNX tolerance 1e-4 instead of 1e-5.
       max_accuracy_drop: Accuracy drop allowed for quantized formats (fraction).
+      classifier: The model has an accuracy. Without one (generators, regressors) int8 is
+        gated by parity, ``INT8_PARITY``, since a drop in accuracy cannot be measured.
     """
     exact = Gate(max_abs=1e-4 if recurrent else 1e-5)
     loose = Gate(max_abs=1e-2, max_accuracy_drop=max_accuracy_drop, any_of=True)
@@ -76,7 +83,8 @@ def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01) -> d
         ONNX: exact,
         FLOAT16: loose,
         DYNAMIC_RANGE: loose,
-        INT8: Gate(max_accuracy_drop=max_accuracy_drop),
+        INT8: (Gate(max_accuracy_drop=max_accuracy_drop) if classifier
+               else Gate(max_abs=INT8_PARITY)),
     }
 
 
@@ -159,6 +167,7 @@ class ExportOptions:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)!r}")
 
-    def gates(self, recurrent: bool) -> dict[str, Gate]:
+    def gates(self, recurrent: bool, classifier: bool = True) -> dict[str, Gate]:
         """Returns the gate of every format: defaults, then the overrides."""
-        return default_gates(recurrent, self.max_accuracy_drop) | dict(self.gate_overrides)
+        return (default_gates(recurrent, self.max_accuracy_drop, classifier)
+                | dict(self.gate_overrides))

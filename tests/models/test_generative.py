@@ -126,3 +126,17 @@ def test_gan_builder_rejects_bad_label_smoothing():
 
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         gan.build_gan((8, 8), label_smoothing=1.0)
+
+
+def test_generator_int8_is_gated_by_parity_on_noise(gan_dir, tmp_path):
+    """A generator has no accuracy, so int8 is judged by max |diff| on normal noise."""
+    from components.edge_export import formats as fmts
+    from components.edge_export.export import export_edge
+
+    # No data given (as from `dlpipe export-edge`): the edge spec's input_source says noise.
+    report = export_edge(gan_dir, tmp_path, fmts.ExportOptions(formats=("int8",)))
+    assert report.num_parity_examples == 200  # normal samples, not 64 synthetic uniform ones
+    (result,) = report.formats
+    assert result.error is None and result.accuracy is None
+    assert result.gate == f"max_abs <= {fmts.INT8_PARITY:g}"
+    assert result.blessed == (result.max_abs_diff <= fmts.INT8_PARITY)
