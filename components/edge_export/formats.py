@@ -63,7 +63,8 @@ class Gate:
 
 
 INT8_PARITY = 5e-2
-"""int8's gate for models without an accuracy (generators: outputs in [0, 1])."""
+"""Quantized formats' (dynamic range, int8) gate for models without an accuracy
+(generators: outputs in [0, 1])."""
 
 
 def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01,
@@ -73,8 +74,8 @@ def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01,
     Args:
       recurrent: The model has RNN layers: float32/ONNX tolerance 1e-4 instead of 1e-5.
       max_accuracy_drop: Accuracy drop allowed for quantized formats (fraction).
-      classifier: The model has an accuracy. Without one (generators, regressors) int8 is
-        gated by parity, ``INT8_PARITY``, since a drop in accuracy cannot be measured.
+      classifier: The model has an accuracy. Without one (generators, regressors) dynamic
+        range and int8 are gated by parity, ``INT8_PARITY``: no accuracy drop to measure.
     """
     exact = Gate(max_abs=1e-4 if recurrent else 1e-5)
     loose = Gate(max_abs=1e-2, max_accuracy_drop=max_accuracy_drop, any_of=True)
@@ -82,7 +83,7 @@ def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01,
         FLOAT32: exact,
         ONNX: exact,
         FLOAT16: loose,
-        DYNAMIC_RANGE: loose,
+        DYNAMIC_RANGE: loose if classifier else Gate(max_abs=INT8_PARITY),
         INT8: (Gate(max_accuracy_drop=max_accuracy_drop) if classifier
                else Gate(max_abs=INT8_PARITY)),
     }
