@@ -19,6 +19,8 @@ class RunSummary:
     pushed_path: str = ""
     push_reason: str = ""
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    metrics_source: str = "eval split"
+    """What the metrics were measured on (a GAN's: generated samples, not the eval split)."""
     per_class_accuracy: dict[str, float] = dataclasses.field(default_factory=dict)
     baseline_diff: dict[str, float] = dataclasses.field(default_factory=dict)
     anomalies: list = dataclasses.field(default_factory=list)
@@ -144,6 +146,8 @@ def read_generative_evaluation(data: dict, summary: RunSummary) -> None:
     from components.generative_evaluator.metrics import headline
 
     summary.metrics = headline(data)
+    if data.get("kind") == "gan":
+        summary.metrics_source = "generated samples, scored by the digits classifier"
     summary.baseline_diff = dict(data.get("diff") or {})
     summary.blessing_reason = data.get("reason") or ""
 

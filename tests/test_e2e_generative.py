@@ -107,6 +107,7 @@ def test_vae_is_evaluated_blessed_and_pushed(vae_run):
     metrics_line = next(line for line in result.stdout.splitlines()
                         if line.startswith("  metrics:"))
     assert "reconstruction_error" in metrics_line and "mean_image_error" in metrics_line
+    assert metrics_line.endswith("(eval split)")
 
 
 def _report(config, run_id) -> str:
@@ -192,7 +193,10 @@ def test_worse_vae_is_not_blessed_against_the_mean_image_and_the_blessed_model(r
 def test_gan_is_evaluated_blessed_and_pushed(gan_run):
     _completed_blessed_pushed(gan_run)
     result, _, config = gan_run
-    assert "mean_confidence" in result.stdout and "class_coverage" in result.stdout
+    metrics_line = next(line for line in result.stdout.splitlines()
+                        if line.startswith("  metrics:"))
+    assert "mean_confidence" in metrics_line and "class_coverage" in metrics_line
+    assert metrics_line.endswith("(generated samples, scored by the digits classifier)")
 
 
 def test_gan_report_shows_scored_samples(gan_run):

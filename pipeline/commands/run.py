@@ -41,7 +41,7 @@ def _format_summary(config, outcome, summary) -> list[str]:
     if summary.metrics:
         shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) and k != "example_count"
                           else f"{k} {int(v)}" for k, v in sorted(summary.metrics.items()))
-        lines.append(f"  metrics:  {shown} (eval split)")
+        lines.append(f"  metrics:  {shown} ({summary.metrics_source})")
     if summary.baseline_diff:
         diffs = ", ".join(f"{k} {v:+.4f}" for k, v in sorted(summary.baseline_diff.items())
                           if k != "example_count")
