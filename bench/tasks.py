@@ -67,7 +67,7 @@ def plain_fit(config) -> dict | str:
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from models.training import ThroughputLog, import_builder
+    from models.training import ThroughputLog, derived_hparams, import_builder
 
     task = config.task_facts()
     if not hasattr(task, "MODEL_INPUT_KEY") or not hasattr(task, "NUM_CLASSES"):
@@ -86,7 +86,7 @@ def plain_fit(config) -> dict | str:
     train = config.train
     keras.utils.set_random_seed(train.seed)
     model = import_builder(train.builder)(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES,
-                                          **train.hparams)
+                                          **train.hparams, **derived_hparams(task, tft_output))
     model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
                   loss="sparse_categorical_crossentropy",
                   metrics=["sparse_categorical_accuracy"])
@@ -118,29 +118,31 @@ def main() -> None:
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
-    rows = []
+    print(f"{'task':<22}{'cold run':>10}{'Trainer':>10}{'pipeline ex/s':>15}"
+          f"{'plain fit ex/s':>16}{'ratio':>8}{'plain fit total':>17}", flush=True)
     with tempfile.TemporaryDirectory(prefix="dlpipe-bench-tasks-") as tmp:
         for name in names:
             config_file = CONFIG_DIR / f"{name}.yaml"
-            print(f"{name}: cold run ...", flush=True)
             wall, times = cold_run(config_file, Path(tmp))
             config = load_config(config_file, [f"output_root={tmp}"])
-            print(f"{name}: plain model.fit ...", flush=True)
-            rows.append((name, wall, times.get("Trainer", 0.0), trainer_stats(config),
-                         plain_fit(config)))
+            try:
+                plain = plain_fit(config)
+            except Exception as e:  # noqa: BLE001 - one task's failure must not lose the rest
+                plain = f"plain fit failed: {type(e).__name__}: {e}"
+            print(row(name, wall, times.get("Trainer", 0.0), trainer_stats(config), plain),
+                  flush=True)
 
-    print()
-    print(f"{'task':<22}{'cold run':>10}{'Trainer':>10}{'pipeline ex/s':>15}"
-          f"{'plain fit ex/s':>16}{'ratio':>8}{'plain fit total':>17}")
-    for name, wall, trainer, stats, plain in rows:
-        ours = stats.get("examples_per_sec", 0.0)
-        if isinstance(plain, dict):
-            theirs = plain["examples_per_sec"]
-            ratio = f"{ours / theirs:7.2f}x" if theirs else "      -"
-            cells = f"{theirs:>16,.0f}{ratio:>8}{plain['wall']:>15.1f} s"
-        else:
-            cells = f"  {plain}"
-        print(f"{name:<22}{wall:>8.1f} s{trainer:>8.1f} s{ours:>15,.0f}{cells}")
+
+def row(name: str, wall: float, trainer: float, stats: dict, plain: dict | str) -> str:
+    """One line of the table (printed as soon as the task is measured)."""
+    ours = stats.get("examples_per_sec", 0.0)
+    if isinstance(plain, dict):
+        theirs = plain["examples_per_sec"]
+        ratio = f"{ours / theirs:7.2f}x" if theirs else "      -"
+        cells = f"{theirs:>16,.0f}{ratio:>8}{plain['wall']:>15.1f} s"
+    else:
+        cells = f"  {plain}"
+    return f"{name:<22}{wall:>8.1f} s{trainer:>8.1f} s{ours:>15,.0f}{cells}"
 
 
 if __name__ == "__main__":

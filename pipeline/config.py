@@ -693,6 +693,12 @@ def _check_derived_hparams(config: PipelineConfig) -> None:
     except ImportError as e:
         raise ConfigError(f"Config key 'task' must name an importable facts module. "
                           f"Received: task={config.task!r} ({e}).") from None
+    if config.tune.enabled and not hasattr(config.task_facts(), "NUM_CLASSES"):
+        raise ConfigError(
+            f"Config key 'tune.enabled' works for classifier tasks (the Tuner scores "
+            f"{config.tune.objective}); task {config.task} is not one. Received: "
+            f"tune.enabled=true."
+        )
     for section, keys in (("train.hparams", config.train.hparams),
                           ("tune.search_space", config.tune.search_space)):
         for name in sorted(set(keys) & set(derived)):

@@ -44,3 +44,12 @@ def test_search_space_key_must_be_a_builder_parameter(cli, tmp_path):
     result = cli("run", "--set", f"output_root={tmp_path}", "--set", "tune.enabled=true",
                  "--set", "tune.search_space={units: [8, 16]}")
     one_line_error(result, 2, "train.hparams.units", "dense_units")
+
+
+def test_tuner_is_refused_for_a_generative_task(cli, tmp_path):
+    from pipeline.config import CONFIG_DIR
+
+    result = cli("run", "--config", str(CONFIG_DIR / "digits_vae.yaml"), "--set",
+                 f"output_root={tmp_path}", "--set", "tune.enabled=true", "--set",
+                 "tune.search_space={latent_dim: [4, 8]}")
+    one_line_error(result, 2, "tune.enabled", "classifier tasks")
