@@ -10,13 +10,12 @@ reported in one line instead of deep inside a Beam job.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import DlpipeError
+from pipeline.files import atomic_path
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -52,19 +51,11 @@ def write_tfrecords(path: Path, records: Iterable[bytes]) -> int:
     """
     import tensorflow as tf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    os.close(fd)
     count = 0
-    try:
-        with tf.io.TFRecordWriter(tmp, options="GZIP") as writer:
-            for record in records:
-                writer.write(record)
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp, options="GZIP") as writer:
+        for record in records:
+            writer.write(record)
+            count += 1
     return count
 
 
@@ -94,20 +85,13 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
     """Writes a CSV file atomically (complete under its final name, or absent); returns rows."""
     import csv
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
     return count
 
 
@@ -149,16 +133,8 @@ def write_imdb_sample(out_dir: Path) -> Path:
     if path.exists():
         return path
     source = resources.files("tfx") / "examples" / "imdb" / "data" / "imdb_small_with_labels.txt"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=out_dir)
-    os.close(fd)
-    try:
-        with source.open("rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, source.open("rb") as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst)
     return path
 
 
@@ -216,11 +192,8 @@ def _save_checks(cache: Path | None, checks: dict) -> None:
 
     if cache is None:
         return
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(checks, f)
-    os.replace(tmp, cache)
+    with atomic_path(cache) as tmp:
+        Path(tmp).write_text(json.dumps(checks))
 
 
 def check_tfrecords(files: Sequence[Path], cache: Path | None = None) -> int:
