@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,14 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EDGE_SIGNATURE = "edge"
-"""Signature the edge formats are converted from."""
-SERVING_SIGNATURE = "serving_default"
-"""Signature for REST/gRPC clients: raw input tensor -> probabilities and class id."""
-CLASSIFY_SIGNATURE = "classify"
-"""Signature taking serialized tf.Example strings (``inputs``: string [batch])."""
-CLASS_ID_OUTPUT = "class_id"
-"""``serving_default``'s extra output for classifiers: the arg-max class index (int64)."""
+from dlpipe.contract import (  # noqa: F401 - the names edge signatures are built with
+    CLASS_ID_OUTPUT,
+    CLASSIFY_SIGNATURE,
+    EDGE_SIGNATURE,
+    SERVING_SIGNATURE,
+)
+
 SERIALIZED_EXAMPLE = "__serialized_example__"
 """Reserved ``EdgeSpec.example_feature``: the whole serialized tf.Example, for models whose
 edge input a signature builds from several features (tabular: ``transform_features``)."""

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-PREDICT_METHOD = "tensorflow/serving/predict"
+from dlpipe.contract import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD
+
+__all__ = ["CLASSIFY_METHOD", "PREDICT_METHOD", "REGRESS_METHOD", "save_with_signatures",
+           "set_method_names"]
 
 
 def save_with_signatures(

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 
 def transformed_dataset(

@@ -82,8 +82,8 @@ def import_tensorflow_quietly() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
+    from dlpipe.errors import DlpipeError
     from pipeline.config import ConfigError
-    from pipeline.errors import DlpipeError
 
     args = build_parser().parse_args(argv)
     try:

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.errors import DlpipeError
-from pipeline.files import atomic_path
+from dlpipe.errors import DlpipeError
+from dlpipe.examples import compression, read_records, write_records
+from dlpipe.files import atomic_path
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -44,19 +45,8 @@ def image_example(pixels: Sequence[float], label: int, image_key: str, label_key
 
 
 def write_tfrecords(path: Path, records: Iterable[bytes]) -> int:
-    """Writes serialized records to a gzipped TFRecord file atomically; returns the count.
-
-    The file appears under its final name only once complete, so a reader never sees a
-    half-written file.
-    """
-    import tensorflow as tf
-
-    count = 0
-    with atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp, options="GZIP") as writer:
-        for record in records:
-            writer.write(record)
-            count += 1
-    return count
+    """Writes serialized records to a gzipped TFRecord file whole; returns the count."""
+    return write_records(path, records)
 
 
 def write_sklearn_digits(out_dir: Path) -> Path:
@@ -220,17 +210,17 @@ def check_tfrecords(files: Sequence[Path], cache: Path | None = None) -> int:
         if key in checks and checks[key][:2] == stamp:
             total += checks[key][2]
             continue
-        compression = "GZIP" if path.name.endswith(".gz") else ""
+        gzip = bool(compression(path))
         index = 0
         try:
-            for record in tf.data.TFRecordDataset(str(path), compression_type=compression):
-                tf.train.Example.FromString(record.numpy())
+            for record in read_records([path]):
+                tf.train.Example.FromString(record)
                 index += 1
         except Exception as e:  # DataLossError, DecodeError: both mean a bad file
             cause = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DlpipeError(
                 f"Corrupt record in {path} at record {index}: {cause}. Expected TFRecord files "
-                f"of serialized tf.Example ({'gzip' if compression else 'uncompressed'}, "
+                f"of serialized tf.Example ({'gzip' if gzip else 'uncompressed'}, "
                 f"by file name)."
             ) from None
         total += index

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import socket
 
+from dlpipe.errors import DlpipeError
 from pipeline.config import PipelineConfig
-from pipeline.errors import DlpipeError
 
 CONNECT_TIMEOUT_S = 5.0
 

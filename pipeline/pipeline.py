@@ -106,7 +106,7 @@ def scorer_model_dir(config: PipelineConfig) -> str:
     directory is passed and the executor resolves the newest version when it runs.
     """
     from components.generative_evaluator.scorer import resolve_scorer
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     base = scorer_model_base(config)
     try:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from dlpipe.errors import DlpipeError
 from pipeline.config import PipelineConfig
-from pipeline.errors import DlpipeError
 
 RUN_STATE_KEY = "dlpipe_state"
 """Custom property of the MLMD ``pipeline_run`` context: complete, failed or stopped."""

@@ -37,7 +37,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
+from dlpipe.files import write_atomically
 
 JOB_ID = "dlpipe-run"
 _EVERY = re.compile(r"^(\d+)([smhd])$")
@@ -133,10 +134,8 @@ def read_state(path: Path) -> dict:
 
 
 def write_state(path: Path, state: dict) -> None:
-    """Writes the state file atomically (temp file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    """Writes the state file whole (temp file, then rename)."""
+    write_atomically(path, json.dumps(state, indent=2, sort_keys=True))
 
 
 def _parse_time(text: str | None) -> datetime.datetime | None:

@@ -15,15 +15,15 @@ valid for ``tensorflow_model_server`` in Docker and for ``dlpipe serve`` alike.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shlex
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from google.protobuf import text_format
+
+from dlpipe.files import write_atomically
 
 MODELS_CONFIG = "models.config"
 BATCHING_FILE = "batching_parameters.pbtxt"
@@ -119,23 +119,9 @@ def _to_proto(model: ServedModel, serving_root: Path) -> Any:
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> bool:
-    """Writes ``text`` to ``path`` atomically; returns False if the file already held it."""
-    path = Path(path)
-    if path.is_file() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+    """Writes ``text`` to ``path`` atomically; returns False if the file already held it
+    (a server polling the file sees no change for nothing)."""
+    return write_atomically(Path(path), text, mode=mode, skip_unchanged=True)
 
 
 def read_models_config(path: Path) -> Any:

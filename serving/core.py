@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpipe.contract import AVAILABLE, END, LOADING, UNLOADING, version_dirs
 from serving.backends import Servable, load_servable, version_dir_is_complete
 from serving.backends.base import Signature, example_inputs
 from serving.batching import BatchScheduler
@@ -37,7 +38,6 @@ from serving.metrics import ServerMetrics
 
 log = logging.getLogger("dlpipe.serving")
 
-START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
 
@@ -234,12 +234,7 @@ class ServerCore:
                 self._poll_model(model, initial)
 
     def _version_dirs(self, model: _Model) -> dict[int, Path]:
-        base = Path(model.config.base_path)
-        try:
-            names = os.listdir(base)
-        except OSError:
-            names = []
-        return {int(n): base / n for n in names if n.isdigit() and (base / n).is_dir()}
+        return version_dirs(model.config.base_path)
 
     def _ready_versions(self, model: _Model, dirs: dict[int, Path], initial: bool) -> dict:
         snaps = {v: _snapshot(p) for v, p in dirs.items()

@@ -14,13 +14,9 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
+from dlpipe.contract import CLASSIFY_METHOD, REGRESS_METHOD, STATE_CODES
 from serving import json_codec, tensors
-from serving.backends.base import (
-    CLASSIFY_METHOD,
-    DEFAULT_SIGNATURE,
-    REGRESS_METHOD,
-    Signature,
-)
+from serving.backends.base import DEFAULT_SIGNATURE, Signature
 from serving.config import ServedModel
 from serving.core import LoadedVersion, ServerCore
 from serving.errors import Code, ServingError, invalid_argument
@@ -45,9 +41,6 @@ def _apis() -> Any:
 
 (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, inference_pb2,
  model_management_pb2, predict_pb2, prediction_log_pb2, regression_pb2) = _apis()
-
-_STATE = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
-
 
 def serialized_examples(request_input: Any) -> np.ndarray:
     """InputToSerializedExampleTensor: one serialized tf.Example per input example.
@@ -328,7 +321,7 @@ class ModelService:
         for version, status in statuses:
             mvs = response.model_version_status.add()
             mvs.version = version
-            mvs.state = _STATE[status.state]
+            mvs.state = STATE_CODES[status.state]
             mvs.status.SetInParent()  # TF Serving always prints {"error_code": "OK", ...}
             if status.error is not None:
                 mvs.status.error_code = int(status.error.code)

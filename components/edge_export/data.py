@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlpipe.examples import read_records, record_files
 from models.edge import SERIALIZED_EXAMPLE  # noqa: F401 - re-exported for the loaders below
 
 
@@ -59,10 +60,7 @@ def load_arrays(path: str | Path) -> Dataset:
 
 def tfrecord_files(path: str | Path) -> list[Path]:
     """TFRecord files under ``path`` (a file, or a directory such as ``Split-eval``)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = record_files(path)
     if not files:
         raise DataError(f"no TFRecord files under {str(path)!r}")
     return files
@@ -83,16 +81,16 @@ def load_examples(
     Raises:
       DataError: The feature is missing from an example, naming the keys present.
     """
-    import tensorflow as tf
+    from tensorflow.core.example import example_pb2
 
     xs, ys = [], []
     for file in tfrecord_files(path):
-        compression = "GZIP" if file.suffix == ".gz" else ""
-        for record in tf.data.TFRecordDataset(str(file), compression_type=compression):
-            example = tf.train.Example.FromString(record.numpy())
+        left = None if limit is None else limit - len(xs)
+        for record in read_records([file], left):
+            example = example_pb2.Example.FromString(record)
             feats = example.features.feature
             if feature == SERIALIZED_EXAMPLE:
-                xs.append(np.asarray([record.numpy()], dtype=object))
+                xs.append(np.asarray([record], dtype=object))
             elif feature not in feats:
                 raise DataError(
                     f"tf.Example in {str(file)!r} has no feature {feature!r}; it has "
@@ -102,8 +100,6 @@ def load_examples(
                 xs.append(_values(feats[feature]))
             if label and label in feats:
                 ys.append(int(_values(feats[label])[0]))
-            if limit is not None and len(xs) >= limit:
-                break
         if limit is not None and len(xs) >= limit:
             break
     if not xs:

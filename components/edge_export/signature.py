@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from dlpipe.errors import DlpipeError
 from models import edge as edge_lib
-from pipeline.errors import DlpipeError
 
 
 class NotASavedModelError(DlpipeError):

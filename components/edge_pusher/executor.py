@@ -10,6 +10,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from components.edge_pusher.push import EdgePushError, push_edge_models
+from dlpipe.contract import version_of
 
 
 class Executor(base_executor.BaseExecutor):
@@ -37,7 +38,7 @@ class Executor(base_executor.BaseExecutor):
         version = exec_properties.get("version")
         if version is None:
             text = served.get_string_custom_property("pushed_version") if served else ""
-            if not text.isdigit():
+            if version_of(text) is None:
                 raise EdgePushError(
                     "the serving Pusher recorded no integer pushed_version. "
                     f"Received: pushed_version={text!r}; set EdgePusher's version instead"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.errors import DlpipeError
+from dlpipe.contract import version_dirs
+from dlpipe.errors import DlpipeError
 
 
 def newest_version(base: Path) -> Path | None:
     """The highest numeric version directory of a served model that holds a SavedModel."""
-    if not base.is_dir():
-        return None
-    versions = sorted((int(p.name), p) for p in base.iterdir()
-                      if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file())
+    versions = sorted((v, p) for v, p in version_dirs(base).items()
+                      if (p / "saved_model.pb").is_file())
     return versions[-1][1] if versions else None
 
 

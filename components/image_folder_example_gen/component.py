@@ -14,7 +14,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.image_folder_example_gen import executor
 from components.image_folder_example_gen.folder import ImageShape
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 IMAGES_PATTERN = "*/*"
 """Files of the input config (and of the driver's fingerprint): ``<class>/<image>``."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LABELS_FILE = "labels.txt"

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-CLASSIFY = "tensorflow/serving/classify"
-REGRESS = "tensorflow/serving/regress"
+from dlpipe.contract import CLASSIFY_METHOD, REGRESS_METHOD
+from dlpipe.examples import read_records
 
 
 @dataclasses.dataclass
@@ -70,16 +70,7 @@ class ValidationReport:
 
 def read_examples(paths: Sequence[Path], limit: int) -> list[bytes]:
     """Up to ``limit`` serialized tf.Examples from (gzipped) TFRecord files."""
-    import tensorflow as tf
-
-    records: list[bytes] = []
-    for path in paths:
-        compression = "GZIP" if str(path).endswith(".gz") else ""
-        for record in tf.data.TFRecordDataset(str(path), compression_type=compression):
-            records.append(record.numpy())
-            if len(records) >= limit:
-                return records
-    return records
+    return list(read_records(paths, limit))
 
 
 def example_to_json(example: Any) -> dict[str, Any]:
@@ -307,7 +298,7 @@ def validate_model(
                     raw = serialized_examples[start : start + batch_size]
                     check = (
                         _check_classify_regress
-                        if sig.method_name in (CLASSIFY, REGRESS)
+                        if sig.method_name in (CLASSIFY_METHOD, REGRESS_METHOD)
                         else _check_predict
                     )
                     done = check(
@@ -429,7 +420,7 @@ def _check_classify_regress(
     )
     if reference is None:
         return True
-    is_classify = sig.method_name == CLASSIFY
+    is_classify = sig.method_name == CLASSIFY_METHOD
     json_examples = [example_to_json(ex) for ex in chunk]
     c = _merge(checks, sig.name, "rest")
     if is_classify:

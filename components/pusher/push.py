@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+from dlpipe.contract import version_dirs
+
 PUSH_RECORD = Path("assets.extra") / "dlpipe_push.json"
 """Provenance of a pushed version, inside it (TF Serving ignores unknown assets.extra files)."""
 
@@ -35,9 +37,7 @@ class PushResult:
 
 def versions(base_dir: Path) -> list[int]:
     """Integer version directories under ``base_dir``, ascending."""
-    if not base_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in base_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(version_dirs(base_dir))
 
 
 def read_push_record(version_dir: Path) -> dict:

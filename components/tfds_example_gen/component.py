@@ -13,7 +13,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.tfds_example_gen import executor
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 DEFAULT_SPLITS = {"train": "train", "test": "eval"}
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 FLOAT, INT, BYTES = "float", "int", "bytes"
 SHAPE_SUFFIX = "_shape"

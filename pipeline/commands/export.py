@@ -47,8 +47,8 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output or config.root / "exports" / f"{config.name}{suffix}").resolve()
 
     if args.target == "airflow":
+        from dlpipe.files import write_atomically
         from pipeline.orchestrators import airflow
-        from pipeline.orchestrators.files import write_atomically
 
         airflow.check_installed()
         write_atomically(out, airflow.render_dag(config, cron=cron, every=every))

@@ -73,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # TF and tf2onnx log deprecations of their own internals at WARNING: not the user's concern.

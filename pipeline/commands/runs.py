@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _show(config, store, run_id: str) -> int:
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
     from pipeline.history import components, format_runs, list_runs
     from pipeline.summary import summarize
 

@@ -14,8 +14,8 @@ import json
 
 import yaml
 
+from dlpipe.errors import DlpipeError
 from pipeline.config import PipelineConfig
-from pipeline.errors import DlpipeError
 
 _TEMPLATE = '''"""Airflow DAG for the dlpipe pipeline {name!r} (written by `dlpipe export airflow`).
 

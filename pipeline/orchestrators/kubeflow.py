@@ -15,9 +15,9 @@ import re
 import tempfile
 from pathlib import Path
 
+from dlpipe.errors import DlpipeError
+from dlpipe.files import write_atomically
 from pipeline.config import PipelineConfig
-from pipeline.errors import DlpipeError
-from pipeline.orchestrators.files import write_atomically
 
 DEFAULT_IMAGE = "dlpipe:latest"
 

@@ -60,12 +60,9 @@ def write_report(config: PipelineConfig, run_id: str, summary: RunSummary | None
     import importlib
 
     from components.pusher.push import read_push_record
+    from dlpipe.files import write_atomically
     from pipeline.report.collect import collect, run_config, run_dir
-    from pipeline.report.model_card import (
-        build_model_card,
-        served_card_path,
-        write_atomically,
-    )
+    from pipeline.report.model_card import build_model_card, served_card_path
     from pipeline.report.plots import all_figures
     from pipeline.report.render import render_model_card, render_report
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -233,19 +231,3 @@ def build_model_card(facts: ReportFacts, config: PipelineConfig, task: ModuleTyp
 def served_card_path(config: PipelineConfig, version: str) -> Path:
     """Where the card of a pushed version goes: ``<model dir>/model_cards/<version>.md``."""
     return config.serving_model_dir / CARDS_DIR / f"{version}.md"
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Writes ``text`` to ``path`` through a temp file in the same directory and a rename,
-    so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dlpipe.errors import DlpipeError
 from pipeline.config import PipelineConfig
-from pipeline.errors import DlpipeError
 
 SHOWN_RUNS = 5
 

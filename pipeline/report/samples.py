@@ -15,10 +15,10 @@ VAE's reconstructions of the sample inputs, a GAN's samples with the scorer's ve
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from dlpipe.examples import feature_values, read_examples, split_files
 from pipeline.report.facts import GeneratedSamples, Samples
 
 SAMPLE_COUNT = 32
@@ -37,36 +37,9 @@ def sample_kind(task: ModuleType) -> str:
     return "rows"
 
 
-def split_files(examples_uri: str | Path, split: str) -> list[Path]:
-    """The TFRecord files of one split of an Examples artifact."""
-    return sorted(p for p in (Path(examples_uri) / f"Split-{split}").glob("*") if p.is_file())
-
-
-def iter_examples(files: list[Path], limit: int) -> Iterator:
-    """Parses up to ``limit`` tf.Examples from TFRecord files (GZIP when named ``*.gz``)."""
-    import tensorflow as tf
-
-    left = limit
-    for path in files:
-        compression = "GZIP" if path.suffix == ".gz" else ""
-        for record in tf.data.TFRecordDataset(str(path), compression_type=compression):
-            if left <= 0:
-                return
-            left -= 1
-            yield tf.train.Example.FromString(record.numpy())
-
-
-def _values(example, key: str) -> list:
-    feature = example.features.feature.get(key)
-    if feature is None:
-        return []
-    kind = feature.WhichOneof("kind")
-    return list(getattr(feature, kind).value) if kind else []
-
-
 def label_text(example, task: ModuleType) -> str:
     """The example's label as a class name when the task names its classes."""
-    values = _values(example, task.LABEL_KEY)
+    values = feature_values(example, task.LABEL_KEY)
     if not values:
         return "(missing)"
     value = values[0]
@@ -81,7 +54,7 @@ def label_text(example, task: ModuleType) -> str:
 def label_counts(examples_uri: str | Path, split: str, task: ModuleType,
                  limit: int = MAX_SCAN) -> dict[str, int]:
     """Examples per label in one split, in label order."""
-    counts = Counter(label_text(e, task) for e in iter_examples(
+    counts = Counter(label_text(e, task) for e in read_examples(
         split_files(examples_uri, split), limit))
     return dict(sorted(counts.items(), key=lambda kv: _label_order(kv[0], task)))
 
@@ -106,17 +79,17 @@ def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
         size = 1
         for d in samples.image_shape:
             size *= d
-    for example in iter_examples(split_files(examples_uri, split), count * 4):
+    for example in read_examples(split_files(examples_uri, split), count * 4):
         if len(samples.labels) >= count:
             break
         if kind == "images":
-            pixels = [float(v) for v in _values(example, task.IMAGE_KEY)]
+            pixels = [float(v) for v in feature_values(example, task.IMAGE_KEY)]
             if len(pixels) != size:
                 skipped += 1
                 continue
             samples.images.append(pixels)
         elif kind == "texts":
-            values = _values(example, task.TEXT_KEY)
+            values = feature_values(example, task.TEXT_KEY)
             if not values:
                 skipped += 1
                 continue
@@ -125,7 +98,7 @@ def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
             if not samples.columns:
                 samples.columns = sorted(k for k in example.features.feature
                                          if k != task.LABEL_KEY)
-            samples.rows.append([_cell(_values(example, c)) for c in samples.columns])
+            samples.rows.append([_cell(feature_values(example, c)) for c in samples.columns])
         samples.labels.append(label_text(example, task))
     if skipped:
         samples.note = (f"{skipped} of the first examples lack the input feature and are "

@@ -9,13 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from dlpipe.contract import SERVING_SIGNATURE as DEFAULT_SIGNATURE
 from serving import tensors
 from serving.errors import Code, ServingError, invalid_argument
-
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-DEFAULT_SIGNATURE = "serving_default"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from serving.backends.base import DEFAULT_SIGNATURE, PREDICT_METHOD, Servable, Signature, TensorSpec
+from dlpipe.contract import PREDICT_METHOD
+from serving.backends.base import DEFAULT_SIGNATURE, Servable, Signature, TensorSpec
 from serving.errors import Code, ServingError, invalid_argument
 
 _ORT_TYPES = {

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from dlpipe.contract import PREDICT_METHOD
 from serving import tensors
-from serving.backends.base import PREDICT_METHOD, Servable, Signature, TensorSpec
+from serving.backends.base import Servable, Signature, TensorSpec
 from serving.backends.onnx import (
     alias,
     check_blessed,

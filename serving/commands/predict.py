@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_request(path, method: str | None) -> tuple[dict, str]:
     import json
 
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     try:
         body = json.loads(path.read_text())
@@ -58,7 +58,7 @@ def _image_batch(path, shape: list[int], pixel_max: float, invert: bool):
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     if len(shape) not in (3, 4):
         raise DlpipeError(
@@ -82,7 +82,7 @@ def _image_batch(path, shape: list[int], pixel_max: float, invert: bool):
 
 
 def _single_input(sig_def, path) -> tuple[str, list[int]]:
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     if len(sig_def.inputs) != 1:
         raise DlpipeError(
@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
     from serving.errors import ServingError
 
     path = Path(args.input)
@@ -143,7 +143,7 @@ def _predict_rest(args, path, is_image: bool, port: int) -> dict:
 
 
 def _signature(sig_map, name: str, path):
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     name = name or "serving_default"
     if name not in sig_map.signature_def:

@@ -98,7 +98,7 @@ def options_from_args(args: argparse.Namespace):  # -> serving.server.ServerOpti
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
     from serving.config import ServingConfigError
 
     logging.basicConfig(level=args.log_level.upper(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.csv_checks import check_csv
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 
 @pytest.fixture

@@ -237,7 +237,7 @@ def test_collapsed_gan_is_not_blessed_and_regression_is_caught(tmp_path, example
 
 
 def test_missing_scorer_says_how_to_get_one(tmp_path, examples_uri):
-    from pipeline.errors import DlpipeError
+    from dlpipe.errors import DlpipeError
 
     generator = helpers.export_template_generator(tmp_path / "gan" / "Format-Serving")
     with pytest.raises(DlpipeError, match="Run the digits_cnn pipeline first"):

@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from components.image_folder_example_gen.folder import ImageShape, load_image, scan_image_folder
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 WORDS = "zero one two three four five six seven eight nine".split()
 PER_CLASS = 20

@@ -18,7 +18,7 @@ import tensorflow_datasets as tfds
 from sklearn.datasets import load_digits
 
 from components.tfds_example_gen.source import plan_features, resolve_source, to_example
-from pipeline.errors import DlpipeError
+from dlpipe.errors import DlpipeError
 
 N_TRAIN = 1500  # of 1,797; the remaining 297 are the test split
 WORDS = "zero one two three four five six seven eight nine".split()

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dlpipe.errors import DlpipeError
 from models.digits import features
 from pipeline import ingest
-from pipeline.errors import DlpipeError
 
 
 def _read(path):

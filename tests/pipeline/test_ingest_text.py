@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from dlpipe.errors import DlpipeError
 from models.text import features
 from pipeline import ingest
 from pipeline.config import load_config
-from pipeline.errors import DlpipeError
 
 TEXT_TASK = "task=models.text.features"
 

@@ -8,6 +8,7 @@ import types
 
 import pytest
 
+from dlpipe.files import write_atomically
 from pipeline.config import load_config
 from pipeline.report import model_card, plots, render, samples
 from pipeline.report.evaluation import class_metrics
@@ -128,8 +129,8 @@ def test_served_card_is_written_atomically_beside_the_versions(tmp_path):
     config = load_config(overrides=[f"output_root={tmp_path}"])
     path = model_card.served_card_path(config, "3")
     assert path == config.serving_root / "digits" / "model_cards" / "3.md"
-    model_card.write_atomically(path, "first")
-    model_card.write_atomically(path, "second")
+    write_atomically(path, "first")
+    write_atomically(path, "second")
     assert path.read_text() == "second"
     assert [p.name for p in path.parent.iterdir()] == ["3.md"]
 
