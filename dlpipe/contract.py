@@ -66,7 +66,7 @@ def version_of(name: str) -> int | None:
     path. Anything else (``.tmp-*`` push directories, ``model_cards``, ``²``, which
     ``str.isdigit`` accepts but ``int`` does not) is ignored by servers and pushers alike.
     """
-    if not name or not name.isascii() or not name.isdigit():
+    if not name or not name.isascii() or not name.isdigit() or len(name.lstrip("0")) > 19:
         return None
     version = int(name)
     return version if version <= MAX_VERSION else None
@@ -85,3 +85,11 @@ def version_dirs(base: str | Path) -> dict[int, Path]:
         if version is not None and (base / name).is_dir():
             found[version] = base / name
     return found
+
+
+# Files inside a SavedModel (TF Serving ignores unknown files under assets.extra) -------------
+TASK_INFO_FILE = "assets.extra/dlpipe_task.json"
+"""The model's task (``models.tasks.spec.Task``) and what its Transform learned (class
+names, pixel range, statistics): read by the report, ``dlpipe predict`` and the edge export."""
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+"""TF Serving's warm-up requests (PredictionLog TFRecords), replayed before a version serves."""

@@ -64,6 +64,17 @@ def feature_values(example: Any, key: str) -> list:
     return list(getattr(feature, kind).value) if kind else []
 
 
+def image_example(pixels: Iterable[float], label: int, image_key: str = "image",
+                  label_key: str = "label") -> bytes:
+    """Serializes one image as a tf.Example: a flat float feature and an int64 label."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    example.features.feature[image_key].float_list.value.extend(float(v) for v in pixels)
+    example.features.feature[label_key].int64_list.value.append(int(label))
+    return example.SerializeToString()
+
+
 def write_records(path: Path, records: Iterable[bytes]) -> int:
     """Writes serialized records to a gzipped TFRecord file whole; returns the count.
 
