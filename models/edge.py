@@ -53,6 +53,9 @@ class EdgeSpec:
       normalization: What the graph does to the raw input, for app developers.
       output_meaning: What the output values are, for app developers.
       recurrent: The model has recurrent layers (parity tolerance 1e-4 instead of 1e-5).
+      output_scale: The output's typical size (a regressor's label standard deviation in
+        label units; 1 for probabilities and pixels): parity gates compare
+        max |diff| / output_scale, so they mean the same for grams and probabilities.
       needs_flex: The model truly needs TF (Flex) ops in TFLite; declared, not guessed.
       input_source: Where edge inputs for calibration and parity come from: ``examples``
         (the examples' feature ``example_feature``) or ``normal`` (standard normal samples:
@@ -73,6 +76,7 @@ class EdgeSpec:
     normalization: str = ""
     output_meaning: str = ""
     recurrent: bool = False
+    output_scale: float = 1.0
     needs_flex: bool = False
     input_source: str = "examples"
     example_feature: str = ""

@@ -1,21 +1,29 @@
-"""Training shared by every task's ``run_fn``: datasets, build, compile/fit, logs.
+"""The one training recipe: datasets, model, compile, fit. Trainer, Tuner and the generative
+loops all use it (``models.tasks.trainer``, ``models.tasks.tuner``).
 
-A classifier task's ``run_fn`` is one line: ``run_classifier(fn_args, features, export)``
-with its facts module (``LABEL_KEY``, ``MODEL_INPUT_KEY``, ``MODEL_INPUT_SHAPE``,
-``NUM_CLASSES``) and its export function (the task's serving contract).
+``custom_config`` (set by the pipeline) carries ``task`` (the resolved ``Task``), ``model``
+(``builder``, ``hparams``) and ``train`` (``batch_size``, ``learning_rate``, ``epochs``,
+``seed``); the Tuner adds its search settings.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
-from types import ModuleType
+import os
+from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from dlpipe.errors import DlpipeError
+from models import heads, zoo
+from models.tasks.spec import Task, vocab_name
+
+TRAINING_STATS_FILE = "training_stats.json"
+"""Written into the Trainer's ``model_run`` dir: how fast training ran (bench/tasks.py)."""
+LEARNING_RATE = "learning_rate"
+"""A tunable key that is not a builder argument: the Adam learning rate."""
 
 
 def transformed_dataset(
@@ -23,37 +31,32 @@ def transformed_dataset(
     file_pattern: list[str],
     tft_output: Any,
     feature_key: str,
-    label_key: str,
+    label_key: str | None,
     batch_size: int,
     seed: int,
     shuffle: bool = True,
+    num_epochs: int | None = None,
+    weight_key: str | None = None,
 ) -> tf.data.Dataset:
-    """A repeated dataset of ``(feature, label)`` pairs read from transformed examples."""
+    """``(feature, label)`` pairs, ``(feature, label, weight)`` triples with ``weight_key``
+    (Keras' sample weights), or features alone without ``label_key``, read from transformed
+    examples; repeated unless ``num_epochs`` is given."""
     from tfx_bsl.public import tfxio
 
     dataset = fn_args.data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=label_key, shuffle=shuffle, shuffle_seed=seed
+            batch_size=batch_size, label_key=label_key, shuffle=shuffle, shuffle_seed=seed,
+            num_epochs=num_epochs,
         ),
         tft_output.transformed_metadata.schema,
     )
-    return dataset.map(lambda features, label: (features[feature_key], label))
-
-
-def import_builder(path: str):
-    """Imports the model builder (or any function) named by a dotted path."""
-    import importlib
-
-    module_name, _, attr = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise DlpipeError(f"Cannot import {path!r}: {e}") from None
-
-
-TRAINING_STATS_FILE = "training_stats.json"
-"""Written into the Trainer's ``model_run`` dir: how fast training ran (bench/tasks.py)."""
+    if label_key is None:
+        return dataset.map(lambda features: features[feature_key])
+    if weight_key is None:
+        return dataset.map(lambda features, label: (features[feature_key], label))
+    return dataset.map(
+        lambda features, label: (features[feature_key], label, features[weight_key]))
 
 
 class ThroughputLog(keras.callbacks.Callback):
@@ -106,106 +109,108 @@ class ThroughputLog(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.path:
-            import json
-            from pathlib import Path
-
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             Path(self.path).write_text(json.dumps(self.stats(), indent=2) + "\n")
 
 
-def derived_hparams(task: ModuleType, tft_output: Any) -> dict:
-    """Builder arguments the task reads from the Transform output, not from the config.
+# Hyperparameters --------------------------------------------------------------------------
 
-    A facts module may declare ``DERIVED_HPARAMS``: builder argument -> dotted path of a
-    function of the ``TFTransformOutput`` (the text task's ``vocab_size`` is the size of
-    its Transform vocabulary), so the model and the data cannot disagree.
+
+def tuned_hparams(fn_args: Any, hparams: dict, learning_rate: float) -> tuple[dict, float]:
+    """Merges the Tuner's best values (if the Trainer got any) over the configured ones.
+
+    Args:
+      fn_args: TFX Trainer FnArgs; ``hyperparameters`` is a KerasTuner ``HyperParameters``
+        config (``{"space": [...], "values": {...}}``) or None without a Tuner.
+      hparams: The builder arguments from the config.
+      learning_rate: The configured learning rate.
+
+    Returns:
+      The builder arguments and learning rate to train with.
     """
-    return {name: import_builder(path)(tft_output)
-            for name, path in getattr(task, "DERIVED_HPARAMS", {}).items()}
+    config = getattr(fn_args, "hyperparameters", None)
+    if not config:
+        return dict(hparams), learning_rate
+    values = dict(config.get("values", config))
+    learning_rate = float(values.pop(LEARNING_RATE, learning_rate))
+    logging.info("Training with the Tuner's best hyperparameters: %s (learning rate %g)",
+                 values, learning_rate)
+    return {**hparams, **values}, learning_rate
+
+
+def derived_hparams(task: Task, tft_output: Any) -> dict[str, Any]:
+    """Builder arguments read from the Transform output (``zoo.DERIVED_HPARAMS``): the text
+    kind's ``vocab_size`` is the size of the vocabulary Transform wrote."""
+    if task.is_text:
+        return {"vocab_size": tft_output.vocabulary_size_by_name(vocab_name(task.text))}
+    return {}
+
+
+def input_shape(task: Task, tft_output: Any) -> tuple[int, ...]:
+    """The shape of one model input (no batch), as the Transform writes it."""
+    if task.is_image:
+        return tuple(task.image_shape)
+    if task.is_text:
+        return (task.sequence_length,)
+    shape = tft_output.transformed_feature_spec()[task.model_input].shape
+    return tuple(int(d) for d in shape)
+
+
+def build_model(task: Task, model_config: dict[str, Any], tft_output: Any,
+                hparams: dict[str, Any]) -> keras.Model:
+    """The configured builder with the task's input shape, outputs and head.
+
+    Args:
+      task: The resolved task (a classification or regression kind).
+      model_config: ``{"builder": name, "hparams": {...}}`` from the config.
+      tft_output: The run's ``tft.TFTransformOutput``.
+      hparams: The builder arguments to use (the config's, or the Tuner's best).
+    """
+    builder, preset = zoo.load_builder(model_config.get("builder", ""), task.kind,
+                                       task.module_file)
+    head = heads.REGRESSION if task.is_regression else heads.CLASSIFICATION
+    outputs = 1 if task.is_regression else task.num_classes
+    arguments = {**preset, **hparams, **derived_hparams(task, tft_output)}
+    return builder(input_shape(task, tft_output), outputs, head=head, **arguments)
+
+
+def compile_model(model: keras.Model, task: Task, learning_rate: float) -> None:
+    """Adam, with the kind's loss and metric (regression: on the z-scored label), both
+    weighted by the examples' weights (0 for an example without a label)."""
+    if task.is_regression:
+        loss, metrics = "mean_squared_error", ["mean_absolute_error"]
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", ["sparse_categorical_accuracy"]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss,
+                  weighted_metrics=metrics)
 
 
 def fit(
     model: keras.Model,
     train: tf.data.Dataset,
-    validation: tf.data.Dataset,
+    validation: tf.data.Dataset | None,
     *,
     train_steps: int,
     eval_steps: int,
     epochs: int,
-    learning_rate: float,
     log_dir: str,
     batch_size: int,
-    loss: str = "sparse_categorical_crossentropy",
-    metrics: tuple[str, ...] = ("sparse_categorical_accuracy",),
 ) -> keras.callbacks.History:
-    """Compiles and fits ``model`` for ``train_steps`` steps spread over ``epochs``.
+    """Fits a compiled ``model`` for ``train_steps`` steps spread over ``epochs``.
 
     TensorBoard logs go to ``log_dir``, training throughput to ``log_dir``/
     ``TRAINING_STATS_FILE``; one progress line is printed per epoch.
     """
-    import os
-
     epochs = min(epochs, train_steps)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=loss,
-        metrics=list(metrics),
-    )
     return model.fit(
         train,
         steps_per_epoch=max(1, train_steps // epochs),
         epochs=epochs,
         validation_data=validation,
-        validation_steps=eval_steps,
+        validation_steps=eval_steps if validation is not None else None,
         callbacks=[
             keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
             ThroughputLog(batch_size, os.path.join(log_dir, TRAINING_STATS_FILE)),
         ],
         verbose=2,
     )
-
-
-def run_classifier(
-    fn_args: Any,
-    task: ModuleType,
-    export: Callable[[keras.Model, Any, str], None],
-) -> None:
-    """Builds the configured classifier, fits it on transformed examples and exports it.
-
-    Args:
-      fn_args: TFX Trainer's FnArgs; ``custom_config`` carries builder, hparams, batch
-        size, learning rate, epochs and seed from the pipeline config.
-      task: The task's facts module.
-      export: ``export(model, tft_output, export_dir)``, writing the serving contract.
-    """
-    import tensorflow_transform as tft
-
-    cfg = fn_args.custom_config
-    keras.utils.set_random_seed(cfg["seed"])
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-
-    def dataset(files: list[str], shuffle: bool) -> tf.data.Dataset:
-        return transformed_dataset(
-            fn_args, files, tft_output, task.MODEL_INPUT_KEY, task.LABEL_KEY,
-            batch_size=cfg["batch_size"], seed=cfg["seed"], shuffle=shuffle,
-        )
-
-    from models.tuning import tuned_hparams
-
-    hparams, learning_rate = tuned_hparams(fn_args, cfg["hparams"], cfg["learning_rate"])
-    hparams.update(derived_hparams(task, tft_output))
-    builder = import_builder(cfg["builder"])
-    model = builder(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES, **hparams)
-    model.summary(print_fn=lambda line, *_: logging.info(line))
-    fit(
-        model,
-        dataset(fn_args.train_files, shuffle=True),
-        dataset(fn_args.eval_files, shuffle=False),
-        train_steps=fn_args.train_steps,
-        eval_steps=fn_args.eval_steps,
-        epochs=cfg["epochs"],
-        learning_rate=learning_rate,
-        log_dir=fn_args.model_run_dir,
-        batch_size=cfg["batch_size"],
-    )
-    export(model, tft_output, fn_args.serving_model_dir)

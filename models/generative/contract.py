@@ -2,12 +2,13 @@
 
 The one owner of these names: the exports (``models.generative.export``), the
 GenerativeEvaluator, the InfraValidator's noise inputs and the tests import them. Every image
-a signature takes or returns is in raw units (the digits' grey levels 0..16): the Transform
-graph inside the SavedModel scales inputs to [0, 1] and scales outputs back.
+a signature takes or returns is in raw units (the data's pixel values, e.g. the digits' grey
+levels 0..16): the Transform graph inside the SavedModel scales inputs to [0, 1] and scales
+outputs back.
 
 VAE SavedModel:
-  serving_default: ``image`` float32 [batch, h, w] -> ``image`` (the reconstruction, decoded
-    from z_mean).
+  serving_default: ``image`` float32 [batch, h, w, c] -> ``image`` (the reconstruction,
+    decoded from z_mean).
   encode: ``image`` -> ``z_mean``, ``z_log_var`` float32 [batch, latent].
   decode: ``z`` float32 [batch, latent] -> ``image``.
   evaluate: ``inputs`` string [batch] of serialized tf.Example -> per-example metrics
@@ -27,12 +28,10 @@ for; ``edge_spec.json`` says how to get raw units back.
 
 from models import edge
 
-EVALUATION = "generative"
-"""A task facts module's ``EVALUATION`` value that makes the pipeline use the
-GenerativeEvaluator instead of TFMA's Evaluator."""
 VAE = "vae"
 GAN = "gan"
 KINDS = (VAE, GAN)
+"""The task kinds the GenerativeEvaluator blesses instead of TFMA (``models.tasks.spec``)."""
 
 SERVING_SIGNATURE = edge.SERVING_SIGNATURE
 EDGE_SIGNATURE = edge.EDGE_SIGNATURE
@@ -94,7 +93,7 @@ def edge_spec(kind: str, latent_dim: int, image_range: tuple[float, float]) -> e
         task="generation",
         input_source="normal",
         normalization="none: feed standard normal samples (mean 0, variance 1)",
-        output_meaning=(f"an image from {what}, pixel intensities in [0, 1]; raw grey "
-                        f"levels (what the serving signatures return) are {low:g} + "
+        output_meaning=(f"an image from {what}, pixel intensities in [0, 1]; raw pixel "
+                        f"values (what the serving signatures return) are {low:g} + "
                         f"{high - low:g} x intensity"),
     )

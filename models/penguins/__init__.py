@@ -1,1 +1,0 @@
-"""The Palmer penguins tabular task: species from body measurements, island and sex."""

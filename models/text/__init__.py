@@ -1,1 +1,0 @@
-"""The text sentiment task: IMDB movie reviews, negative or positive."""
