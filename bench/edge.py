@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 NUM_TRAIN = 1400
+IMAGE_SHAPE = (8, 8, 1)
+PIXEL_MAX = 16.0  # scikit-learn's digits are grey levels 0..16
 
 
 def train_digits_cnn(export_dir: Path, epochs: int) -> None:
@@ -30,29 +32,28 @@ def train_digits_cnn(export_dir: Path, epochs: int) -> None:
 
     from models import edge
     from models.cnn import build_cnn
-    from models.digits import features
 
     data = load_digits()
     keras.utils.set_random_seed(7)
-    model = build_cnn(features.IMAGE_SHAPE, features.NUM_CLASSES)
+    model = build_cnn(IMAGE_SHAPE, 10)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(
-        data.images[:NUM_TRAIN] / features.PIXEL_MAX,
+        data.images[:NUM_TRAIN, ..., None] / PIXEL_MAX,
         data.target[:NUM_TRAIN],
         epochs=epochs,
         batch_size=32,
         verbose=0,
     )
     spec = edge.EdgeSpec(
-        input_name=features.IMAGE_KEY,
-        input_shape=features.IMAGE_SHAPE,
-        labels=features.CLASS_NAMES,
-        input_range=(0.0, features.PIXEL_MAX),
+        input_name="image",
+        input_shape=IMAGE_SHAPE,
+        labels=tuple(str(d) for d in range(10)),
+        input_range=(0.0, PIXEL_MAX),
         normalization="raw grey levels 0..16; divided by 16 inside the graph",
         output_meaning="softmax probability of each digit, in labels.txt order",
     )
     edge.export_with_edge_signatures(
-        export_dir, model, spec, preprocess=lambda x: x / features.PIXEL_MAX
+        export_dir, model, spec, preprocess=lambda x: x / PIXEL_MAX
     )
 
 
@@ -74,7 +75,7 @@ def main() -> int:
     saved = work / "saved_model"
     train_digits_cnn(saved, args.epochs)
     data = load_digits()
-    x, y = data.images.astype(np.float32), data.target
+    x, y = data.images[..., None].astype(np.float32), data.target
     report = export_edge(
         saved,
         work / "edge",

@@ -40,10 +40,9 @@ def free_port() -> int:
 def export_model(root: Path) -> Path:
     """The repo's digits CNN (default builder arguments) with the serving signatures."""
     from models.cnn import build_cnn
-    from models.digits import features
-    from serving.testing import export_digits_model
+    from tests.model_fixtures import IMAGE_SHAPE, NUM_CLASSES, export_digits_model
 
-    model = build_cnn(features.IMAGE_SHAPE, features.NUM_CLASSES)
+    model = build_cnn(IMAGE_SHAPE, NUM_CLASSES)
     return export_digits_model(root / "digits" / "1", model=model)
 
 

@@ -61,17 +61,19 @@ def trainer_stats(config) -> dict:
 
 
 def plain_fit(config) -> dict | str:
-    """The same classifier trained with model.fit on in-memory transformed examples."""
+    """The same model trained with model.fit on in-memory transformed examples."""
     import keras
     import numpy as np
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from models.training import ThroughputLog, derived_hparams, import_builder
+    from models.training import ThroughputLog, build_model, compile_model
+    from pipeline.tasks import read_task
 
-    task = config.task_facts()
-    if not hasattr(task, "MODEL_INPUT_KEY") or not hasattr(task, "NUM_CLASSES"):
-        return "not a classifier fit (custom training loop)"
+    runs = sorted((config.pipeline_root / "_runs").iterdir())
+    task = read_task(runs[-1])
+    if task is None or task.is_generative:
+        return "not a supervised fit (custom training loop)"
     transform_dir = sorted(config.pipeline_root.glob("Transform/transform_graph/*"))[-1]
     tft_output = tft.TFTransformOutput(str(transform_dir))
     spec = tft_output.transformed_feature_spec()
@@ -79,19 +81,18 @@ def plain_fit(config) -> dict | str:
         "Transform/transformed_examples/*/Split-train/*"))
     records = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
     parsed = [tf.io.parse_single_example(r, spec) for r in records]
-    x = np.stack([p[task.MODEL_INPUT_KEY].numpy() for p in parsed])
-    y = np.stack([np.reshape(p[task.LABEL_KEY].numpy(), []) for p in parsed])
-    x = x.reshape((len(x), *task.MODEL_INPUT_SHAPE))
+    x = np.stack([p[task.model_input].numpy() for p in parsed])
+    y = np.stack([np.reshape(p[task.label_input].numpy(), []) for p in parsed])
+    w = np.stack([np.reshape(p[task.weight_input].numpy(), []) for p in parsed])
 
     train = config.train
     keras.utils.set_random_seed(train.seed)
-    model = import_builder(train.builder)(task.MODEL_INPUT_SHAPE, task.NUM_CLASSES,
-                                          **train.hparams, **derived_hparams(task, tft_output))
-    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate),
-                  loss="sparse_categorical_crossentropy",
-                  metrics=["sparse_categorical_accuracy"])
+    model = build_model(task, {"builder": config.model.builder}, tft_output,
+                        dict(config.model.hparams))
+    x = x.reshape((len(x), *model.input_shape[1:]))
+    compile_model(model, task, train.learning_rate)
     epochs = min(train.epochs, train.train_steps)
-    dataset = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=train.seed)
+    dataset = (tf.data.Dataset.from_tensor_slices((x, y, w)).shuffle(len(x), seed=train.seed)
                .repeat().batch(train.batch_size).prefetch(tf.data.AUTOTUNE))
     log = ThroughputLog(train.batch_size)
     start = time.perf_counter()

@@ -69,7 +69,7 @@ def _run_contexts(store, pipeline_name: str) -> list:
 def _headline_accuracy(evaluation_uri: str) -> float | None:
     import tensorflow_model_analysis as tfma
 
-    from pipeline.pipeline import ACCURACY
+    from pipeline.evaluation import ACCURACY
 
     try:
         for slice_metrics in tfma.load_metrics(evaluation_uri):

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from dlpipe.errors import DlpipeError
+from models.tasks.spec import Task
 from pipeline.config import PipelineConfig
 
 RUN_STATE_KEY = "dlpipe_state"
@@ -72,6 +73,21 @@ class Progress:
         )
 
 
+def describe_task(task: Task) -> str:
+    """The resolved task in one line (what the data decided), for the progress output."""
+    if task.is_image:
+        what = f"image {'x'.join(map(str, task.image_shape))}"
+    elif task.is_text:
+        what = f"text {task.text!r}, {task.sequence_length} tokens"
+    elif task.is_tabular:
+        what = f"numeric {list(task.numeric)}, categorical {list(task.categorical)}"
+    else:
+        what = ""
+    label = (f"{task.num_classes} classes of {task.label!r}" if task.is_classification else
+             f"label {task.label!r}" if task.is_regression else "")
+    return "; ".join(p for p in (what, label) if p)
+
+
 def check_writable(path: Path, what: str) -> None:
     """Raises DlpipeError unless ``path`` (created if needed) accepts new files."""
     try:
@@ -98,6 +114,7 @@ class RunOutcome:
     components: list[ComponentRun]
     error: BaseException | None = None
     span: int | None = None
+    task: Task | None = None
 
     @property
     def stopped(self) -> bool:
@@ -229,33 +246,6 @@ def run_ir(ir, connection_config, progress: Progress, stop: threading.Event) -> 
         progress.finish(run, state)
 
 
-def resolve_span(config: PipelineConfig) -> tuple[list[Path], int]:
-    """The newest span of a ``{SPAN}`` input pattern and its files.
-
-    Uses ImportExampleGen's own span resolution, so the span checked here is the one its
-    driver will read.
-
-    Raises:
-      DlpipeError: if no directory matches the pattern.
-    """
-    from tfx.components.example_gen import utils
-    from tfx.proto import example_gen_pb2
-
-    split = example_gen_pb2.Input.Split(name="single_split", pattern=config.input_pattern)
-    try:
-        _, span, _ = utils.calculate_splits_fingerprint_span_and_version(
-            str(config.data_dir), [split])
-    except (ValueError, FileNotFoundError, OSError) as e:  # no match, missing base dir
-        raise DlpipeError(
-            f"No input span matches {config.data_dir / config.input_pattern} "
-            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). Expected "
-            f"directories such as span-1/, span-2/ holding *.tfrecord* files."
-        ) from None
-    # The split pattern now has the span filled in: span-{SPAN}/*.gz -> span-2/*.gz.
-    files = sorted(p for p in config.data_dir.glob(split.pattern) if p.is_file())
-    return files, span
-
-
 def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = print,
                  stop: threading.Event | None = None) -> RunOutcome:
     """Prepares the input, runs the pipeline and returns what happened.
@@ -271,9 +261,10 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     Raises:
       DlpipeError: bad input or environment (before anything is run or written).
     """
-    from pipeline.ingest import INPUT_CHECKS_FILE, check_source, check_tfrecords
+    from pipeline.evaluation import check_evaluation
+    from pipeline.ingest import describe
     from pipeline.metadata import check_store, connection_config, open_store
-    from pipeline.pipeline import check_evaluation
+    from pipeline.tasks import prepare, write_task
 
     check_store(config)  # an unreachable MySQL fails here, before any file is written
     check_writable(config.root, "output_root")
@@ -281,25 +272,18 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     check_evaluation(config)  # e.g. a GAN's scorer model, before any data is read
     _quiet_libraries()
     stop = stop or threading.Event()
-    span = None
-    if config.uses_spans:
-        emit_line(f"Finding the newest span in {config.data_dir / config.input_pattern} ...")
-        files, span = resolve_span(config)
-        examples = check_tfrecords(files, config.root / INPUT_CHECKS_FILE)
-        if examples == 0:
-            raise DlpipeError(f"Span {span} holds TFRecord files with no records: {files[0]}")
-        emit_line(f"  span {span}: {len(files)} files, {examples} examples")
-    else:
-        where = (f"TFDS {config.ingest.tfds_name}" if config.ingest.kind == "tfds"
-                 else str(config.data_dir))
-        emit_line(f"Checking input {where} ...")
-        examples = check_source(config)
-        emit_line(f"  {examples} examples")
+    emit_line(f"Checking input {describe(config)} ...")
+    prepared = prepare(config)
+    source, task = prepared.source, prepared.task
+    span = source.span
+    where = f"span {span}: {len(source.files)} files, " if span is not None else ""
+    emit_line(f"  {where}{source.examples} examples; task {task.kind}: {describe_task(task)}")
 
     run_id = make_run_id()
     run_dir = config.pipeline_root / "_runs" / run_id
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_task(run_dir, task)
     log_path = run_dir / "pipeline.log"
 
     emit_line("Loading TFX ...")
@@ -308,7 +292,7 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
 
     from pipeline.pipeline import create_pipeline
 
-    ir = compiler.Compiler().compile(create_pipeline(config))
+    ir = compiler.Compiler().compile(create_pipeline(config, task, source.tfds_feature_map))
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
     )
@@ -337,4 +321,5 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     except Exception:  # the run's own outcome matters more than this note about it
         logging.getLogger(__name__).exception("Could not record the run state in MLMD")
     sys.stdout.flush()
-    return RunOutcome(run_id, run_dir, log_path, examples, progress.components, error, span)
+    return RunOutcome(run_id, run_dir, log_path, source.examples, progress.components, error,
+                      span, task)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from models.tasks.spec import Task
 from pipeline.config import PipelineConfig
 
 
@@ -22,6 +23,11 @@ class RunSummary:
     metrics_source: str = "eval split"
     """What the metrics were measured on (a GAN's: generated samples, not the eval split)."""
     per_class_accuracy: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Class name -> accuracy on the eval split."""
+    mean_baseline: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Regression: the eval split's errors when predicting the train mean (label units), the
+    bar the model is measured against."""
+    task_kind: str = ""
     baseline_diff: dict[str, float] = dataclasses.field(default_factory=dict)
     anomalies: list = dataclasses.field(default_factory=list)
     edge_report: dict = dataclasses.field(default_factory=dict)
@@ -93,11 +99,24 @@ def artifact_span(artifact) -> int | None:
     return int(value) if value is not None else None
 
 
-def read_evaluation(uri: str, summary: RunSummary, label_key: str) -> None:
+def _name(value: object, task: Task | None) -> str:
+    if task is not None:
+        return task.class_name(value)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _slice_value(k) -> object:
+    which = k.WhichOneof("kind")
+    return getattr(k, which) if which else ""
+
+
+def read_evaluation(uri: str, summary: RunSummary, task: Task | None) -> None:
     """Fills metrics, per-class accuracy, baseline diff and the validation reason."""
     import tensorflow_model_analysis as tfma
 
-    from pipeline.pipeline import ACCURACY
+    from pipeline.evaluation import ACCURACY
+
+    label_key = task.label if task is not None else "label"
 
     for slice_metrics in tfma.load_metrics(uri):
         keys = slice_metrics.slice_key.single_slice_keys
@@ -114,14 +133,14 @@ def read_evaluation(uri: str, summary: RunSummary, label_key: str) -> None:
                 len(keys) == 1 and keys[0].column == label_key and kv.key.name == ACCURACY
                 and not kv.key.is_diff and kv.key.model_name in ("", "candidate")
             ):
-                summary.per_class_accuracy[str(keys[0].int64_value)] = value
+                summary.per_class_accuracy[_name(_slice_value(keys[0]), task)] = value
     result = tfma.load_validation_result(uri)
     if result.validation_ok:
         summary.blessing_reason = "all thresholds passed"
         return
     reasons = []
     for per_slice in result.metric_validations_per_slice:
-        where = "".join(f"[{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}]"
+        where = "".join(f"[{k.column}={_name(_slice_value(k), task)}]"
                         for k in per_slice.slice_key.single_slice_keys)
         for failure in per_slice.failures:
             key = failure.metric_key
@@ -133,7 +152,9 @@ def read_evaluation(uri: str, summary: RunSummary, label_key: str) -> None:
                     "lower_bound") else f"<= {bound.upper_bound.value:g}"
             else:
                 bound = threshold.change_threshold
-                limit = f">= {bound.absolute.value:g}"
+                op = "<=" if bound.direction == tfma.MetricDirection.LOWER_IS_BETTER else ">="
+                limit = (f"{op} {bound.absolute.value:g}" if bound.HasField("absolute")
+                         else f"{op} {bound.relative.value:+.0%} of the baseline's")
             reasons.append(f"{name} = {failure.metric_value.double_value.value:.4f}, "
                            f"required {limit}")
     if result.missing_thresholds:
@@ -155,8 +176,11 @@ def read_generative_evaluation(data: dict, summary: RunSummary) -> None:
 def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
     """Reads a finished (or failed) run's outcome from ML Metadata."""
     from components.validation_gate.anomalies import read_anomalies
+    from pipeline.tasks import read_task
 
     summary = RunSummary(run_id)
+    task = read_task(config.pipeline_root / "_runs" / run_id)
+    summary.task_kind = task.kind if task is not None else ""
     outputs = run_outputs(metadata_store(config), run_id)
     summary.artifacts = {key: artifact.uri for key, artifact in sorted(outputs.items())}
     examples = example_gen_output(outputs)
@@ -176,7 +200,14 @@ def summarize(config: PipelineConfig, run_id: str) -> RunSummary:
         if generative is not None:
             read_generative_evaluation(generative, summary)
         else:
-            read_evaluation(evaluation.uri, summary, config.task_facts().LABEL_KEY)
+            read_evaluation(evaluation.uri, summary, task)
+    model_run = outputs.get("Trainer.model_run")
+    if model_run is not None:
+        from models.tasks.trainer import BASELINE_FILE
+
+        path = Path(model_run.uri) / BASELINE_FILE
+        if path.is_file():
+            summary.mean_baseline = json.loads(path.read_text())
     pushed = outputs.get("Pusher.pushed_model")
     if pushed is not None:
         summary.pushed = bool(_prop(pushed, "pushed"))

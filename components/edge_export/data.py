@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +69,8 @@ def tfrecord_files(path: str | Path) -> list[Path]:
 
 
 def load_examples(
-    path: str | Path, feature: str, label: str | None = "label", limit: int | None = None
+    path: str | Path, feature: str, label: str | None = "label", limit: int | None = None,
+    label_keys: Sequence[str] | None = None, numeric_label: bool = False,
 ) -> Dataset:
     """Reads tf.Examples from (gzipped) TFRecords: ``feature`` as inputs, ``label`` as labels.
 
@@ -75,8 +78,12 @@ def load_examples(
       path: A TFRecord file or a directory of them (``.gz`` files are read as GZIP).
       feature: Feature holding the flattened input (float_list, int64_list or bytes_list),
         or ``SERIALIZED_EXAMPLE``: the serialized example itself.
-      label: Int64 label feature (None or missing in the data: no labels).
+      label: The label feature (None or missing in the data: no labels).
       limit: Read at most this many examples.
+      label_keys: A classifier's class keys (``Task.class_keys``): a label value's class id
+        is its key's index (-1 for an example without a label or with an unknown one).
+        None: the label feature holds class ids (int64).
+      numeric_label: A regressor's label: float values (NaN for an example without one).
 
     Raises:
       DataError: The feature is missing from an example, naming the keys present.
@@ -98,14 +105,33 @@ def load_examples(
                 )
             else:
                 xs.append(_values(feats[feature]))
-            if label and label in feats:
-                ys.append(int(_values(feats[label])[0]))
+            if label:
+                ys.append(_label(feats, label, label_keys, numeric_label))
         if limit is not None and len(xs) >= limit:
             break
     if not xs:
         raise DataError(f"no examples in {str(path)!r}")
-    y = np.asarray(ys, dtype=np.int64) if len(ys) == len(xs) else None
+    y = None
+    if ys and not all(v is None for v in ys):
+        if numeric_label:
+            y = np.asarray([np.nan if v is None else v for v in ys], dtype=np.float64)
+        else:
+            y = np.asarray([-1 if v is None else v for v in ys], dtype=np.int64)
     return Dataset(np.stack(xs), y)
+
+
+def _label(feats: Any, label: str, keys: Sequence[str] | None, numeric: bool) -> Any:
+    """One example's label: a class id, a float, or None without a label value."""
+    values = _values(feats[label]) if label in feats else []
+    if len(values) == 0:
+        return None
+    value = values[0]
+    if numeric:
+        return float(value)
+    if keys is None:
+        return int(value)
+    key = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return keys.index(key) if key in keys else -1
 
 
 def _values(feature: object) -> np.ndarray:
@@ -126,16 +152,18 @@ def normal_samples(shape: tuple[int, ...], n: int, seed: int = 0) -> Dataset:
     return Dataset(rng.standard_normal((n, *shape)).astype(np.float32))
 
 
-def map_with_signature(data: Dataset, loaded: object, signature: str, input_name: str
-                       ) -> Dataset:
+def map_with_signature(data: Dataset, loaded: object, signature: str, input_name: str,
+                       output: str = "") -> Dataset:
     """Feeds ``data.x`` through a SavedModel signature (e.g. tokenization); keeps labels.
 
     ``data.x`` goes to the signature's input ``input_name``, or to its only input (e.g.
-    serialized examples, ``SERIALIZED_EXAMPLE``, to a signature that parses them).
+    serialized examples, ``SERIALIZED_EXAMPLE``, to a signature that parses them). The
+    result is the signature's output ``output`` (e.g. the edge input among the Transform
+    outputs of ``transform_features``), or its only output.
 
     Raises:
       DataError: the model has no such signature, it has no such input and more than one,
-        or it returns more than one output.
+        or no such output and more than one.
     """
     import tensorflow as tf
 
@@ -152,8 +180,11 @@ def map_with_signature(data: Dataset, loaded: object, signature: str, input_name
     x = data.x.reshape(len(data.x), -1)
     x = x[:, 0] if x.shape[1] == 1 else x
     out = fn(**{input_name: tf.constant(x.tolist() if x.dtype == object else x)})
+    if output in out:
+        return Dataset(out[output].numpy(), data.y)
     if len(out) != 1:
-        raise DataError(f"signature {signature!r} returns {sorted(out)}; expected one output")
+        raise DataError(f"signature {signature!r} returns {sorted(out)}; expected one output"
+                        f"{f' or one named {output!r}' if output else ''}")
     return Dataset(next(iter(out.values())).numpy(), data.y)
 
 

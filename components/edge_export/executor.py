@@ -18,6 +18,8 @@ from components.edge_export import formats as fmts
 from components.edge_export.export import export_edge
 from components.edge_export.report import EdgeReport, format_table
 from models import edge as edge_lib
+from models.tasks.export import read_task_info
+from models.tasks.spec import TABULAR_REGRESSION
 
 
 class Executor(base_executor.BaseExecutor):
@@ -118,13 +120,18 @@ def _edge_inputs(
     representative = data_lib.load_examples(
         train_uri, raw_feature, None, limit=options.num_representative
     )
-    eval_data = data_lib.load_examples(eval_uri, raw_feature, label)
+    info = read_task_info(model_dir)
+    task = info["task"] if info else {}
+    eval_data = data_lib.load_examples(
+        eval_uri, raw_feature, label, label_keys=task.get("class_keys") or None,
+        numeric_label=task.get("kind") == TABULAR_REGRESSION)
     if spec is not None and spec.example_signature:
         from components.edge_export.signature import load_saved_model
 
         loaded = load_saved_model(model_dir)
         representative, eval_data = (
-            data_lib.map_with_signature(d, loaded, spec.example_signature, raw_feature)
+            data_lib.map_with_signature(d, loaded, spec.example_signature, raw_feature,
+                                        output=spec.input_name)
             for d in (representative, eval_data)
         )
     return representative, eval_data

@@ -90,13 +90,18 @@ def export_edge(
     reference = runners.SavedModelRunner(loaded, sig)
     ref_parity = runners.predict(reference, parity)
     ref_accuracy = _accuracy(reference, eval_data, sig)
+    ref_mae = _mae(reference, eval_data, sig, report)
     x1 = parity[:1].astype(input_dtype)
     p50, p99 = runners.latency_ms(reference, x1, options.latency_runs)
     report.reference = {"accuracy": ref_accuracy, "latency_p50_ms": p50, "latency_p99_ms": p99}
+    if ref_mae is not None:
+        report.reference["mae"] = ref_mae
     report.num_parity_examples = len(parity)
     report.num_eval_examples = 0 if eval_data is None else len(eval_data)
 
-    gates = options.gates(sig.recurrent, classifier=report.task == "classification")
+    report.output_scale = float(sig.spec.output_scale) if sig.spec else 1.0
+    gates = options.gates(sig.recurrent, classifier=report.task == "classification",
+                          regressor=report.task == "regression")
     for fmt in options.formats:
         result = FormatResult(fmt)
         try:
@@ -107,6 +112,9 @@ def export_edge(
             result.accuracy = _accuracy(runner, eval_data, sig)
             if result.accuracy is not None and ref_accuracy is not None:
                 result.accuracy_drop = ref_accuracy - result.accuracy
+            result.mae = _mae(runner, eval_data, sig, report)
+            if result.mae is not None and ref_mae:
+                result.mae_increase = result.mae / ref_mae - 1.0
             result.latency_p50_ms, result.latency_p99_ms = runners.latency_ms(
                 runner, x1, options.latency_runs
             )
@@ -116,7 +124,7 @@ def export_edge(
         except Exception as e:  # noqa: BLE001 - one format's failure must not stop the others.
             log.exception("edge format %s failed", fmt)
             result.error = f"unexpected {type(e).__name__}: {_first_line(e)}"
-        apply_gate(result, gates[fmt])
+        apply_gate(result, gates[fmt], report.output_scale)
         report.formats.append(result)
 
     _write_sidecars(report, sig, output_dir)
@@ -164,7 +172,23 @@ def _accuracy(runner: Any, eval_data: Dataset | None, sig: EdgeSignature) -> flo
     if eval_data is None or eval_data.y is None or not sig.is_classifier:
         return None
     out = runners.predict(runner, eval_data.x.astype(np.dtype(sig.input.dtype)))
-    return float(np.mean(np.argmax(out, axis=-1) == eval_data.y))
+    labelled = eval_data.y >= 0  # -1: no label value (or a class the model does not know)
+    if not labelled.any():
+        return None
+    return float(np.mean(np.argmax(out, axis=-1)[labelled] == eval_data.y[labelled]))
+
+
+def _mae(runner: Any, eval_data: Dataset | None, sig: EdgeSignature, report: EdgeReport
+         ) -> float | None:
+    """A regressor's mean absolute error on the labelled eval data (label units)."""
+    if eval_data is None or eval_data.y is None or report.task != "regression":
+        return None
+    x = eval_data.x.astype(np.dtype(sig.input.dtype))
+    out = runners.predict(runner, x).reshape(len(eval_data.x))
+    labelled = ~np.isnan(eval_data.y)  # NaN: an example without a label value
+    if not labelled.any():
+        return None
+    return float(np.mean(np.abs(out.astype(np.float64)[labelled] - eval_data.y[labelled])))
 
 
 def _produce(

@@ -39,16 +39,23 @@ class Gate:
       max_abs: Largest allowed max absolute output difference (None: not checked).
       max_accuracy_drop: Largest allowed accuracy drop, as a fraction (0.01 = 1 point;
         None: not checked). Needs labels; without them only ``max_abs`` can decide.
+      max_error_increase: Regressors: largest allowed increase of the mean absolute error,
+        as a fraction of the SavedModel's (0.02 = 2% worse; None: not checked).
       any_of: Pass when any one check passes (default: every check must pass).
+
+    ``max_abs`` is relative to the edge spec's ``output_scale`` (1 unless a regressor's).
     """
 
     max_abs: float | None = None
     max_accuracy_drop: float | None = None
+    max_error_increase: float | None = None
     any_of: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_abs is None and self.max_accuracy_drop is None:
-            raise ValueError("A gate needs max_abs or max_accuracy_drop. Received neither.")
+        if (self.max_abs is None and self.max_accuracy_drop is None
+                and self.max_error_increase is None):
+            raise ValueError("A gate needs max_abs, max_accuracy_drop or max_error_increase. "
+                             "Received none.")
         if self.max_abs is not None and self.max_abs < 0:
             raise ValueError(f"max_abs must be >= 0. Received: max_abs={self.max_abs!r}")
 
@@ -59,6 +66,8 @@ class Gate:
             parts.append(f"max_abs <= {self.max_abs:g}")
         if self.max_accuracy_drop is not None:
             parts.append(f"accuracy drop <= {100 * self.max_accuracy_drop:g} pt")
+        if self.max_error_increase is not None:
+            parts.append(f"MAE increase <= {100 * self.max_error_increase:g}%")
         return (" or " if self.any_of else " and ").join(parts)
 
 
@@ -68,16 +77,23 @@ INT8_PARITY = 5e-2
 
 
 def default_gates(recurrent: bool = False, max_accuracy_drop: float = 0.01,
-                  classifier: bool = True) -> dict[str, Gate]:
+                  classifier: bool = True, regressor: bool = False) -> dict[str, Gate]:
     """Returns the issue's gates: exact formats by max abs, quantized ones by the metric.
 
     Args:
       recurrent: The model has RNN layers: float32/ONNX tolerance 1e-4 instead of 1e-5.
       max_accuracy_drop: Accuracy drop allowed for quantized formats (fraction).
-      classifier: The model has an accuracy. Without one (generators, regressors) dynamic
-        range and int8 are gated by parity, ``INT8_PARITY``: no accuracy drop to measure.
+      classifier: The model has an accuracy. Without one (generators) dynamic range and int8
+        are gated by parity, ``INT8_PARITY``: no accuracy drop to measure.
+      regressor: The model predicts a value: quantized formats are gated by the increase of
+        the mean absolute error (``max_accuracy_drop`` as a fraction of it).
     """
     exact = Gate(max_abs=1e-4 if recurrent else 1e-5)
+    if regressor:
+        drift = Gate(max_error_increase=max_accuracy_drop)
+        return {FLOAT32: exact, ONNX: exact, DYNAMIC_RANGE: drift, INT8: drift,
+                FLOAT16: Gate(max_abs=1e-2, max_error_increase=max_accuracy_drop,
+                              any_of=True)}
     loose = Gate(max_abs=1e-2, max_accuracy_drop=max_accuracy_drop, any_of=True)
     return {
         FLOAT32: exact,
@@ -168,7 +184,8 @@ class ExportOptions:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)!r}")
 
-    def gates(self, recurrent: bool, classifier: bool = True) -> dict[str, Gate]:
+    def gates(self, recurrent: bool, classifier: bool = True, regressor: bool = False
+              ) -> dict[str, Gate]:
         """Returns the gate of every format: defaults, then the overrides."""
-        return (default_gates(recurrent, self.max_accuracy_drop, classifier)
+        return (default_gates(recurrent, self.max_accuracy_drop, classifier, regressor)
                 | dict(self.gate_overrides))

@@ -21,6 +21,8 @@ class FormatResult:
       max_abs_diff: Max absolute output difference from the SavedModel on the parity set.
       accuracy: Accuracy on the eval split (classifiers with labels).
       accuracy_drop: SavedModel accuracy minus this accuracy (fraction; negative = better).
+      mae: Regressors: mean absolute error on the eval split (label units).
+      mae_increase: This MAE over the SavedModel's, minus 1 (fraction; negative = better).
       latency_p50_ms: Batch-1 median latency.
       latency_p99_ms: Batch-1 99th percentile latency.
       speedup_p50: SavedModel p50 latency divided by this format's p50 latency.
@@ -39,6 +41,8 @@ class FormatResult:
     max_abs_diff: float | None = None
     accuracy: float | None = None
     accuracy_drop: float | None = None
+    mae: float | None = None
+    mae_increase: float | None = None
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     speedup_p50: float | None = None
@@ -60,6 +64,7 @@ class EdgeReport:
       signature: Its signature converted.
       task: Declared task (``classification`` enables accuracy).
       recurrent: Declared recurrent (looser parity gates).
+      output_scale: The edge spec's output scale: parity gates are relative to it.
       model_blessed: False when the pipeline's ModelBlessing said no (nothing converted).
       reference: The SavedModel's own accuracy and batch-1 latency, measured in this run.
       num_parity_examples: Examples the max abs difference is measured on.
@@ -73,6 +78,7 @@ class EdgeReport:
     signature: str = ""
     task: str = ""
     recurrent: bool = False
+    output_scale: float = 1.0
     model_blessed: bool = True
     reference: dict[str, Any] = dataclasses.field(default_factory=dict)
     num_parity_examples: int = 0
@@ -123,8 +129,10 @@ class EdgeReport:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def apply_gate(result: FormatResult, gate: Gate) -> None:
-    """Decides ``result.blessed`` from its measurements and ``gate``; records why it failed."""
+def apply_gate(result: FormatResult, gate: Gate, scale: float = 1.0) -> None:
+    """Decides ``result.blessed`` from its measurements and ``gate``; records why it failed.
+
+    ``max_abs`` is compared with ``max_abs_diff / scale`` (a regressor's label scale)."""
     result.gate = gate.describe()
     result.gate_failures = []
     if result.error is not None:
@@ -136,12 +144,14 @@ def apply_gate(result: FormatResult, gate: Gate) -> None:
         if result.max_abs_diff is None:
             failures.append("max_abs not measured")
         else:
-            ok = result.max_abs_diff <= gate.max_abs
+            relative = result.max_abs_diff / scale
+            ok = relative <= gate.max_abs
             verdicts.append(ok)
             if not ok:
+                unit = f" (max|diff| / output scale {scale:g})" if scale != 1.0 else ""
                 failures.append(
-                    f"max_abs {result.max_abs_diff:.3g} > {gate.max_abs:g} "
-                    f"(by {result.max_abs_diff - gate.max_abs:.3g})"
+                    f"max_abs {relative:.3g} > {gate.max_abs:g}{unit} "
+                    f"(by {relative - gate.max_abs:.3g})"
                 )
     if gate.max_accuracy_drop is not None:
         if result.accuracy_drop is None:
@@ -155,7 +165,18 @@ def apply_gate(result: FormatResult, gate: Gate) -> None:
                     f"{100 * gate.max_accuracy_drop:g} pt "
                     f"(by {100 * (result.accuracy_drop - gate.max_accuracy_drop):.2f} pt)"
                 )
-    configured = (gate.max_abs is not None) + (gate.max_accuracy_drop is not None)
+    if gate.max_error_increase is not None:
+        if result.mae_increase is None:
+            failures.append("error gate not measurable (no labelled eval data)")
+        else:
+            ok = result.mae_increase <= gate.max_error_increase + 1e-12
+            verdicts.append(ok)
+            if not ok:
+                failures.append(
+                    f"MAE increase {100 * result.mae_increase:.2f}% > "
+                    f"{100 * gate.max_error_increase:g}%")
+    configured = ((gate.max_abs is not None) + (gate.max_accuracy_drop is not None)
+                  + (gate.max_error_increase is not None))
     if gate.any_of:
         passed = any(verdicts)
     else:
@@ -172,8 +193,12 @@ def _fmt(value: float | None, spec: str) -> str:
 def format_table(report: EdgeReport) -> str:
     """The report as a readable table, then one line per failure."""
     ref = report.reference
+    regression = report.task == "regression"
+    metric, ref_metric = ("MAE", ref.get("mae")) if regression else ("accuracy",
+                                                                     ref.get("accuracy"))
+    spec = ".4g" if regression else ".4f"
     header = (
-        f"{'format':<14}{'size KB':>9}{'max|diff|':>11}{'accuracy':>10}{'p50 ms':>9}"
+        f"{'format':<14}{'size KB':>9}{'max|diff|':>11}{metric:>10}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'speedup':>9}  {'blessed':<8}gate"
     )
     lines = [
@@ -182,7 +207,7 @@ def format_table(report: EdgeReport) -> str:
         f"{', ' + report.parity_data if report.parity_data else ''})",
         header,
         "-" * len(header),
-        f"{'savedmodel':<14}{'-':>9}{'-':>11}{_fmt(ref.get('accuracy'), '.4f'):>10}"
+        f"{'savedmodel':<14}{'-':>9}{'-':>11}{_fmt(ref_metric, spec):>10}"
         f"{_fmt(ref.get('latency_p50_ms'), '.3f'):>9}{_fmt(ref.get('latency_p99_ms'), '.3f'):>9}"
         f"{'1.0x':>9}  {'(ref)':<8}",
     ]
@@ -192,7 +217,8 @@ def format_table(report: EdgeReport) -> str:
         verdict = "yes" if r.blessed else ("ERROR" if r.error else "NO")
         lines.append(
             f"{r.format:<14}{_fmt(size, '.1f'):>9}{_fmt(r.max_abs_diff, '.2e'):>11}"
-            f"{_fmt(r.accuracy, '.4f'):>10}{_fmt(r.latency_p50_ms, '.3f'):>9}"
+            f"{_fmt(r.mae if regression else r.accuracy, spec):>10}"
+            f"{_fmt(r.latency_p50_ms, '.3f'):>9}"
             f"{_fmt(r.latency_p99_ms, '.3f'):>9}{speed:>9}  {verdict:<8}{r.gate}"
         )
     for r in report.formats:

@@ -24,7 +24,7 @@ Usage::
 
     evaluator = GenerativeEvaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"], task="models.generative.gan_features",
+        baseline_model=resolver.outputs["model"], task=json.dumps(task.to_dict()),
         thresholds=Thresholds(min_confidence=0.7).to_json(),
         scorer_model="runs/serving/digits",
     ).with_id("Evaluator")
@@ -79,8 +79,9 @@ class GenerativeEvaluator(base_beam_component.BaseBeamComponent):
       examples: Channel of raw ``Examples`` (ExampleGen's), read from ``split``.
       model: Channel of the candidate ``Model``.
       baseline_model: Channel of the latest blessed ``Model`` (optional).
-      task: Dotted name of the task's facts module (``GENERATIVE_KIND``, image key and
-        shape; for a GAN, the scorer's signature and tensor names).
+      task: The resolved task as JSON (``models.tasks.spec.Task.to_dict``): its kind
+        (``vae`` or ``gan``), image feature and shape. A GAN's scorer is an image classifier
+        whose ``serving_default`` takes that image feature and returns ``probabilities``.
       thresholds: ``metrics.Thresholds`` as JSON.
       scorer_model: GAN: the classifier scoring the samples: a served model directory
         (its newest numeric version is used) or a SavedModel directory.

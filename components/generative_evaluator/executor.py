@@ -8,7 +8,6 @@ once (``DoFn.setup``) and emits sums per batch; one global combine adds them up.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -26,7 +25,9 @@ from tfx.utils import io_utils, path_utils
 
 from components.generative_evaluator import metrics
 from components.generative_evaluator.scorer import resolve_scorer
+from dlpipe.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
 from models.generative import contract
+from models.tasks.spec import Task
 
 DEFAULT_NUM_SAMPLES = 1000
 DEFAULT_BATCH_SIZE = 128
@@ -81,12 +82,13 @@ def _class_stats(group: str, probabilities: np.ndarray) -> dict[str, Any]:
 
 
 class _Scorer:
-    """The digits classifier, called through the task's scorer contract."""
+    """The image classifier that scores samples: its ``serving_default`` takes raw images
+    under the task's image feature name and returns ``probabilities``."""
 
-    def __init__(self, model_dir: str, task: Any) -> None:
+    def __init__(self, model_dir: str, task: Task) -> None:
         self._loaded = _load(model_dir)
-        self._fn = _signature(self._loaded, task.SCORER_SIGNATURE, model_dir)
-        self._input, self._output = task.SCORER_INPUT, task.SCORER_OUTPUT
+        self._fn = _signature(self._loaded, SERVING_SIGNATURE, model_dir)
+        self._input, self._output = task.image, PROBABILITIES_OUTPUT
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -97,14 +99,13 @@ class _Scorer:
 class _ScoreSamples(beam.DoFn):
     """A batch index -> that batch of noise through each generator, scored."""
 
-    def __init__(self, models: dict[str, str], scorer_dir: str, task_name: str,
+    def __init__(self, models: dict[str, str], scorer_dir: str, task: dict,
                  num_samples: int, batch_size: int, seed: int) -> None:
-        self._models, self._scorer_dir, self._task_name = models, scorer_dir, task_name
+        self._models, self._scorer_dir, self._task = models, scorer_dir, task
         self._num_samples, self._batch_size, self._seed = num_samples, batch_size, seed
 
     def setup(self) -> None:
-        task = importlib.import_module(self._task_name)
-        self._scorer = _Scorer(self._scorer_dir, task)
+        self._scorer = _Scorer(self._scorer_dir, Task.from_dict(self._task))
         self._loaded = {group: _load(d) for group, d in self._models.items()}
         self._fns = {group: _signature(m, contract.GENERATE_SIGNATURE, self._models[group])
                      for group, m in self._loaded.items()}
@@ -125,11 +126,11 @@ class _ScoreSamples(beam.DoFn):
 class _ScoreReal(beam.DoFn):
     """Batches of serialized eval examples -> the classifier's statistics on real images."""
 
-    def __init__(self, scorer_dir: str, task_name: str) -> None:
-        self._scorer_dir, self._task_name = scorer_dir, task_name
+    def __init__(self, scorer_dir: str, task: dict) -> None:
+        self._scorer_dir, self._task_dict = scorer_dir, task
 
     def setup(self) -> None:
-        self._task = importlib.import_module(self._task_name)
+        self._task = Task.from_dict(self._task_dict)
         self._scorer = _Scorer(self._scorer_dir, self._task)
 
     def process(self, batch: list[bytes]) -> Iterator[dict[str, Any]]:
@@ -138,8 +139,8 @@ class _ScoreReal(beam.DoFn):
         task = self._task
         parsed = tf.io.parse_example(
             tf.constant(list(batch), tf.string),
-            {task.IMAGE_KEY: tf.io.FixedLenFeature([task.IMAGE_SIZE], tf.float32)})
-        images = parsed[task.IMAGE_KEY].numpy().reshape(-1, *task.IMAGE_SHAPE)
+            {task.image: tf.io.FixedLenFeature([task.image_size], tf.float32)})
+        images = parsed[task.image].numpy().reshape(-1, *task.image_shape)
         yield _class_stats(metrics.REAL, self._scorer(images))
 
 
@@ -183,12 +184,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        task_name = exec_properties["task"]
-        task = importlib.import_module(task_name)
-        kind = task.GENERATIVE_KIND
+        task_dict = json.loads(exec_properties["task"])
+        kind = Task.from_dict(task_dict).kind
         if kind not in contract.KINDS:
-            raise ValueError(f"{task_name}.GENERATIVE_KIND must be one of {contract.KINDS}. "
-                             f"Received: {kind!r}")
+            raise ValueError(f"The GenerativeEvaluator evaluates task kinds {contract.KINDS}. "
+                             f"Received: task.kind={kind!r}")
         thresholds = metrics.Thresholds.from_json(exec_properties["thresholds"])
         split = exec_properties.get("split") or "eval"
         batch_size = int(exec_properties.get("batch_size") or DEFAULT_BATCH_SIZE)
@@ -227,8 +227,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 batches = math.ceil(num_samples / batch_size)
                 samples = (p | "SampleBatches" >> beam.Create(list(range(batches)))
                              | "GenerateAndScore" >> beam.ParDo(_ScoreSamples(
-                                 models, scorer_dir, task_name, num_samples, batch_size, seed)))
-                real = records | "ScoreReal" >> beam.ParDo(_ScoreReal(scorer_dir, task_name))
+                                 models, scorer_dir, task_dict, num_samples, batch_size, seed)))
+                real = records | "ScoreReal" >> beam.ParDo(_ScoreReal(scorer_dir, task_dict))
                 stats = (samples, real) | "Flatten" >> beam.Flatten()
             _ = (stats
                  | "Sum" >> beam.CombineGlobally(_SumStats())

@@ -19,6 +19,7 @@ from components.image_folder_example_gen.folder import (
     scan_image_folder,
     write_labels,
 )
+from dlpipe.examples import image_example
 
 IMAGE_SHAPE_KEY = "image_shape"
 RESIZE_KEY = "resize"
@@ -40,8 +41,6 @@ def _scan(exec_properties: dict[str, Any]) -> tuple[ImageFolder, ImageShape]:
 
 def _to_example(item: tuple[str, int], shape: ImageShape, resize: bool, image_key: str,
                 label_key: str) -> bytes:
-    from pipeline.ingest import image_example
-
     path, label = item
     return image_example(load_image(path, shape, resize).ravel(), label, image_key, label_key)
 

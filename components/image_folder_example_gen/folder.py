@@ -64,6 +64,9 @@ class ImageFolder:
     """Class folder names, sorted; a label is an index into this."""
     files: tuple[tuple[str, int], ...]
     """(image path, label index), sorted by path."""
+    shapes: frozenset[tuple[int, int, int]] = frozenset()
+    """The (height, width, channels) the images have (channels 1 for grey images, 3 for any
+    other mode, which is converted to RGB)."""
 
     def counts(self) -> dict[str, int]:
         """Images per class."""
@@ -82,13 +85,17 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of a readable image file."""
+GREY_MODES = ("1", "L", "I", "I;16", "F")
+
+
+def _image_shape(path: Path) -> tuple[int, int, int]:
+    """(height, width, channels) of a readable image file."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            size = image.size
+            width, height = image.size
+            size = (height, width, 1 if image.mode in GREY_MODES else 3)
             image.verify()  # structure and checksums, without decoding every pixel
     except Exception as e:  # UnidentifiedImageError, OSError, SyntaxError from PIL alike
         raise DlpipeError(
@@ -97,20 +104,20 @@ def _image_size(path: Path) -> tuple[int, int]:
     return size
 
 
-def scan_image_folder(root: str | Path, image_shape: Sequence[int] | ImageShape,
+def scan_image_folder(root: str | Path, image_shape: Sequence[int] | ImageShape | None = None,
                       resize: bool = True) -> ImageFolder:
-    """Lists and checks the labelled images under ``root``.
+    """Lists and checks the labelled images under ``root``, and the shapes they have.
 
     Args:
       root: The folder: one subfolder per class, images directly inside each.
-      image_shape: ``(height, width, channels)`` the images are written in.
+      image_shape: ``(height, width, channels)`` the images are written in (None: only
+        list and check them).
       resize: Whether images of another size are resized; if not, every image must
         already have the configured height and width.
 
     Raises:
       DlpipeError: naming the folder or file and what was expected.
     """
-    shape = image_shape if isinstance(image_shape, ImageShape) else ImageShape.of(image_shape)
     root = Path(root)
     if not root.exists():
         raise DlpipeError(f"Image folder {root} does not exist. {_EXPECTED}.")
@@ -136,17 +143,20 @@ def scan_image_folder(root: str | Path, image_shape: Sequence[int] | ImageShape,
                 f"images ({', '.join(IMAGE_SUFFIXES)}) in every class folder of {root}."
             )
         files.extend((str(p), label) for p in images)
-    sizes: dict[tuple[int, int], str] = {}
+    shapes: dict[tuple[int, int, int], str] = {}
     for path, _ in files:
-        sizes.setdefault(_image_size(Path(path)), path)
-    wanted = (shape.width, shape.height)
-    if not resize and set(sizes) != {wanted}:
-        found = "; ".join(f"{w}x{h} (e.g. {p})" for (w, h), p in sorted(sizes.items()))
-        raise DlpipeError(
-            f"Images in {root} must all be {shape.width}x{shape.height} (width x height, "
-            f"from image_shape={shape.as_list()}) because resizing is off. Found: {found}."
-        )
-    return ImageFolder(root, tuple(d.name for d in class_dirs), tuple(files))
+        shapes.setdefault(_image_shape(Path(path)), path)
+    if image_shape is not None and not resize:
+        shape = image_shape if isinstance(image_shape, ImageShape) else ImageShape.of(image_shape)
+        sizes = {(w, h): p for (h, w, _), p in shapes.items()}
+        if set(sizes) != {(shape.width, shape.height)}:
+            found = "; ".join(f"{w}x{h} (e.g. {p})" for (w, h), p in sorted(sizes.items()))
+            raise DlpipeError(
+                f"Images in {root} must all be {shape.width}x{shape.height} (width x height, "
+                f"from image_shape={shape.as_list()}) because resizing is off. Found: {found}."
+            )
+    return ImageFolder(root, tuple(d.name for d in class_dirs), tuple(files),
+                       frozenset(shapes))
 
 
 def load_image(path: str, shape: ImageShape, resize: bool = True) -> np.ndarray:

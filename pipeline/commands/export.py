@@ -43,25 +43,29 @@ def main(args: argparse.Namespace) -> int:
             make_trigger(cron=cron, every=every)
         except ScheduleError as e:
             raise ConfigError(str(e)) from None
+    from pipeline.orchestrators import airflow, kubeflow
+    from pipeline.tasks import prepare
+
+    # A target that is not installed fails before the input is read (nothing is written).
+    (airflow if args.target == "airflow" else kubeflow).check_installed()
+    prepared = prepare(config)  # the task is resolved against the data, as for a run
+    task, feature_map = prepared.task, prepared.source.tfds_feature_map
     suffix = "_airflow_dag.py" if args.target == "airflow" else "_kubeflow.json"
     out = Path(args.output or config.root / "exports" / f"{config.name}{suffix}").resolve()
 
     if args.target == "airflow":
         from dlpipe.files import write_atomically
-        from pipeline.orchestrators import airflow
 
-        airflow.check_installed()
-        write_atomically(out, airflow.render_dag(config, cron=cron, every=every))
+        write_atomically(out, airflow.render_dag(config, task, cron=cron, every=every,
+                                                 tfds_feature_map=feature_map))
         print(f"Airflow DAG written: {out}")
         print("  copy it into Airflow's dags folder; the workers need dlpipe installed")
         return 0
 
     from pipeline.cli import import_tensorflow_quietly
-    from pipeline.orchestrators import kubeflow
 
-    kubeflow.check_installed()
     import_tensorflow_quietly()
-    kubeflow.write_spec(config, out, image=args.image)
+    kubeflow.write_spec(config, task, out, image=args.image, tfds_feature_map=feature_map)
     print(f"Kubeflow Pipelines v2 / Vertex AI spec written: {out} (image {args.image})")
     if config.edge.enabled:
         print("  note: the edge steps are not in the spec (their artifact type names are not "

@@ -46,9 +46,17 @@ def _format_summary(config, outcome, summary) -> list[str]:
         diffs = ", ".join(f"{k} {v:+.4f}" for k, v in sorted(summary.baseline_diff.items())
                           if k != "example_count")
         lines.append(f"  vs. latest blessed model: {diffs}")
+    if summary.mean_baseline:
+        from pipeline.evaluation import MAE
+
+        base = summary.mean_baseline
+        mae = summary.metrics.get(MAE)
+        ratio = f", {mae / base[MAE]:.2f}x" if mae is not None and base.get(MAE) else ""
+        lines.append(f"  vs. predicting the train mean: {MAE} {base[MAE]:.4f}{ratio} "
+                     f"({base['example_count']} labelled eval examples)")
     if summary.per_class_accuracy:
         worst = min(summary.per_class_accuracy.items(), key=lambda kv: kv[1])
-        lines.append(f"  per class: lowest accuracy {worst[1]:.4f} (label {worst[0]})")
+        lines.append(f"  per class: lowest accuracy {worst[1]:.4f} (class {worst[0]})")
     if summary.edge_report:
         from components.edge_export.report import EdgeReport, format_table
 

@@ -28,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
     from pipeline.runner import check_writable
     from pipeline.schedule import PipelineScheduler, ScheduleError, make_trigger, run_command
 
-    import_tensorflow_quietly()  # validating train.hparams imports the model builder
+    import_tensorflow_quietly()  # validating model.hparams imports the model builder
     config = load_config(args.config, args.set)
     cron = args.cron if args.cron is not None else ("" if args.every else config.schedule.cron)
     every = args.every if args.every is not None else ("" if args.cron else config.schedule.every)

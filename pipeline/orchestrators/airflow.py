@@ -1,8 +1,9 @@
 """Airflow: a DAG file that runs the pipeline with TFX's ``AirflowDagRunner``.
 
-The file embeds the resolved config and builds the DAG from the same ``create_pipeline``
-factory when Airflow imports it, so the Airflow workers need dlpipe installed (the project's
-Docker image, or ``pip install`` of the project with its lock). The schedule mirrors
+The file embeds the resolved config and task (resolved against the data when the DAG is
+written) and builds the DAG from the same ``create_pipeline`` factory when Airflow imports
+it, so the Airflow workers need dlpipe installed (the project's Docker image, or ``pip
+install`` of the project with its lock). The schedule mirrors
 ``dlpipe schedule``: ``catchup=False`` runs a missed interval once, ``max_active_runs=1``
 keeps one run at a time.
 """
@@ -15,6 +16,7 @@ import json
 import yaml
 
 from dlpipe.errors import DlpipeError
+from models.tasks.spec import Task
 from pipeline.config import PipelineConfig
 
 _TEMPLATE = '''"""Airflow DAG for the dlpipe pipeline {name!r} (written by `dlpipe export airflow`).
@@ -27,10 +29,13 @@ import datetime
 import yaml
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
 
+from models.tasks.spec import Task
 from pipeline.config import config_from_data
 from pipeline.pipeline import create_pipeline
 
 CONFIG = yaml.safe_load({config_yaml!r})
+TASK = Task.from_dict(yaml.safe_load({task_yaml!r}))
+TFDS_FEATURE_MAP = yaml.safe_load({feature_map_yaml!r})
 
 DAG = AirflowDagRunner(
     AirflowPipelineConfig(
@@ -41,7 +46,7 @@ DAG = AirflowDagRunner(
             "max_active_runs": 1,  # one run at a time
         }}
     )
-).run(create_pipeline(config_from_data(CONFIG)))
+).run(create_pipeline(config_from_data(CONFIG), TASK, TFDS_FEATURE_MAP))
 '''
 
 
@@ -55,8 +60,10 @@ def check_installed() -> None:
         )
 
 
-def render_dag(config: PipelineConfig, cron: str = "", every: str = "") -> str:
-    """The DAG file's source for ``config`` on the given schedule (a cron line or interval)."""
+def render_dag(config: PipelineConfig, task: Task, cron: str = "", every: str = "",
+               tfds_feature_map: dict | None = None) -> str:
+    """The DAG file's source for ``config`` and its resolved ``task`` on the given schedule
+    (a cron line or interval)."""
     import datetime
 
     from pipeline.schedule import parse_interval
@@ -79,6 +86,8 @@ def render_dag(config: PipelineConfig, cron: str = "", every: str = "") -> str:
         name=config.name,
         schedule_doc=schedule_doc,
         config_yaml=yaml.safe_dump(json.loads(json.dumps(data)), sort_keys=False),
+        task_yaml=yaml.safe_dump(task.to_dict(), sort_keys=False),
+        feature_map_yaml=yaml.safe_dump(tfds_feature_map),
         schedule_interval=schedule_interval,
         start=start,
     )

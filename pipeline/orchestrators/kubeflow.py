@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dlpipe.errors import DlpipeError
 from dlpipe.files import write_atomically
+from models.tasks.spec import Task
 from pipeline.config import PipelineConfig
 
 DEFAULT_IMAGE = "dlpipe:latest"
@@ -31,8 +32,10 @@ def check_installed() -> None:
         )
 
 
-def write_spec(config: PipelineConfig, path: Path, image: str = DEFAULT_IMAGE) -> Path:
-    """Compiles the pipeline to a KFP v2 PipelineJob JSON at ``path`` (written whole)."""
+def write_spec(config: PipelineConfig, task: Task, path: Path, image: str = DEFAULT_IMAGE,
+               tfds_feature_map: dict | None = None) -> Path:
+    """Compiles the pipeline of ``config`` and its resolved ``task`` to a KFP v2
+    PipelineJob JSON at ``path`` (written whole)."""
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipeline.pipeline import create_pipeline
@@ -53,7 +56,7 @@ def write_spec(config: PipelineConfig, path: Path, image: str = DEFAULT_IMAGE) -
         try:
             kubeflow_v2_dag_runner.KubeflowV2DagRunner(
                 config=runner_config, output_dir=tmp, output_filename=path.name
-            ).run(create_pipeline(config), write_out=True)
+            ).run(create_pipeline(config, task, tfds_feature_map), write_out=True)
         except ValueError as e:  # TFX's compile checks (names, unsupported nodes)
             raise DlpipeError(f"The pipeline cannot be compiled for Kubeflow: {e}") from None
         write_atomically(path, (Path(tmp) / path.name).read_text())

@@ -57,7 +57,6 @@ def write_report(config: PipelineConfig, run_id: str, summary: RunSummary | None
     Returns:
       The paths written.
     """
-    import importlib
 
     from components.pusher.push import read_push_record
     from dlpipe.files import write_atomically
@@ -67,10 +66,7 @@ def write_report(config: PipelineConfig, run_id: str, summary: RunSummary | None
     from pipeline.report.render import render_model_card, render_report
 
     facts = collect(config, run_id, summary, failed_component, error)
-    try:
-        task = importlib.import_module(facts.task)
-    except ImportError:
-        task = None  # collect noted it; the card says less
+    task = facts.resolved_task  # None: collect noted it; the card says less
     _, config_data = run_config(config, run_id)
     card = build_model_card(facts, config, task, config_data)
     directory = run_dir(config, run_id)

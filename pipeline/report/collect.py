@@ -7,7 +7,6 @@ still gets a report of what exists, and ``ReportFacts.missing`` says what does n
 from __future__ import annotations
 
 import datetime
-import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SAMPLE_SPLIT = "eval"
-TRAIN_KEYS = ("builder", "train_steps", "epochs", "batch_size", "learning_rate", "seed")
+TRAIN_KEYS = ("train_steps", "epochs", "batch_size", "learning_rate", "seed")
 
 
 def run_dir(config: PipelineConfig, run_id: str) -> Path:
@@ -128,26 +127,33 @@ def collect(config: PipelineConfig, run_id: str, summary: RunSummary | None = No
     if summary is None:
         summary = summarize(config, run_id)
     config_text, config_data = run_config(config, run_id)
-    task_name = str(config_data.get("task") or config.task)
+    from pipeline.tasks import read_task
+
+    task = read_task(run_dir(config, run_id))
+    model_data = config_data.get("model") or {}
     status, completed = _status(store, run_id, executions, summary, failed_component,
                                 error)
     train = config_data.get("train") or {}
     facts = ReportFacts(
         run_id=run_id,
         pipeline_name=str(config_data.get("name") or config.name),
-        task=task_name,
+        task=task.kind if task is not None else str(
+            (config_data.get("task") or {}).get("kind", config.task.kind)),
         generated_at=datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M:%S UTC"),
         status=status,
         completed=completed,
         config_text=config_text,
-        hparams={**{k: train[k] for k in TRAIN_KEYS if k in train},
-                 **{f"hparams.{k}": v for k, v in (train.get("hparams") or {}).items()}},
+        hparams={"builder": model_data.get("builder") or "(the kind's default)",
+                 **{k: train[k] for k in TRAIN_KEYS if k in train},
+                 **{f"hparams.{k}": v for k, v in (model_data.get("hparams") or {}).items()}},
         summary=summary,
         timings=training.component_times(executions),
     )
-    task = _attempt(facts, f"task facts module {task_name!r}",
-                    lambda: importlib.import_module(task_name))
+    facts.resolved_task = task
+    if task is None:
+        facts.missing.append("the run's task: the run recorded no task.json (it stopped "
+                             "before the input was checked)")
 
     stats = outputs.get("StatisticsGen.statistics")
     if stats is not None:
@@ -177,16 +183,21 @@ def collect(config: PipelineConfig, run_id: str, summary: RunSummary | None = No
     elif evaluated is not None and Path(evaluated.uri).exists():
         facts.metric_rows = _attempt(facts, "TFMA metrics",
                                      lambda: evaluation.metric_rows(evaluated.uri)) or []
-        if task is not None:
+        if task is not None and task.is_classification:
             facts.confusion = _attempt(
                 facts, "TFMA confusion matrix",
                 lambda: evaluation.confusion_matrix(evaluated.uri, task))
-        if facts.confusion is None:
+        if facts.confusion is None and task is not None and task.is_classification:
             facts.missing.append("confusion matrix: no MultiClassConfusionMatrixPlot in the "
                                  "evaluation")
     else:
         facts.missing.append("evaluation: the Evaluator did not run")
     model = outputs.get("Trainer.model")
+    if (task is not None and task.is_regression and model is not None
+            and examples is not None):
+        facts.regression = _attempt(facts, "predictions on the eval split",
+                                    lambda: evaluation.regression_points(
+                                        Path(model.uri) / "Format-Serving", examples.uri, task))
     if generative is not None and model is not None and task is not None:
         facts.generated = _attempt(facts, "generated samples", lambda: samples.generated_samples(
             Path(model.uri) / "Format-Serving", task, generative, facts.samples))
@@ -201,7 +212,7 @@ def _read_examples(facts: ReportFacts, uri: str, task) -> None:
         counts = _attempt(facts, f"labels of the {split.split} split",
                           lambda s=split.split: samples.label_counts(uri, s, task))
         split.label_counts = counts or {}
-        label = next((f for f in split.features if f.name == task.LABEL_KEY), None)
+        label = next((f for f in split.features if f.name == task.label), None)
         if label is not None and not label.top_values and split.label_counts:
             top = sorted(split.label_counts.items(), key=lambda kv: -kv[1])
             label.top_values = [(k, float(v)) for k, v in top[: statistics.TOP_VALUES]]

@@ -4,9 +4,9 @@ and from the GenerativeEvaluator's metrics file for generative models."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
-from pipeline.report.facts import ClassMetrics, ConfusionMatrix, MetricRow
+from models.tasks.spec import Task
+from pipeline.report.facts import ClassMetrics, ConfusionMatrix, MetricRow, Regression
 
 CONFUSION_PLOT = "multi_class_confusion_matrix_plot"
 CANDIDATE_NAMES = ("", "candidate")
@@ -60,11 +60,11 @@ def generative_metric_rows(data: dict) -> list[MetricRow]:
             for name, value in headline(data).items()]
 
 
-def confusion_matrix(evaluation_uri: str | Path, task: ModuleType) -> ConfusionMatrix | None:
+def confusion_matrix(evaluation_uri: str | Path, task: Task) -> ConfusionMatrix | None:
     """The overall slice's confusion matrix from TFMA's MultiClassConfusionMatrixPlot.
 
     Returns:
-      The matrix over the task's classes (``CLASS_NAMES``, else the class ids seen), or
+      The matrix over the task's classes (their ids are the class indices), or
       ``None`` when the evaluation holds no such plot.
     """
     import tensorflow_model_analysis as tfma
@@ -80,7 +80,7 @@ def confusion_matrix(evaluation_uri: str | Path, task: ModuleType) -> ConfusionM
                 continue
             entries = [(e.actual_class_id, e.predicted_class_id, e.num_weighted_examples)
                        for e in matrices[0].entries]
-            names = [str(n) for n in getattr(task, "CLASS_NAMES", ())]
+            names = list(task.classes)
             size = max([len(names)] + [max(a, p) + 1 for a, p, _ in entries])
             labels = names + [str(i) for i in range(len(names), size)]
             counts = [[0.0] * size for _ in range(size)]
@@ -91,21 +91,44 @@ def confusion_matrix(evaluation_uri: str | Path, task: ModuleType) -> ConfusionM
     return None
 
 
+def regression_points(model_dir: str | Path, examples_uri: str | Path, task: Task,
+                      limit: int = 2000) -> Regression:
+    """The model's ``regress`` predictions against the actual labels of the eval split."""
+    import tensorflow as tf
+
+    from dlpipe.contract import EXAMPLES_INPUT, REGRESS_OUTPUT, REGRESS_SIGNATURE
+    from dlpipe.examples import feature_values, read_records, split_files
+
+    regress = tf.saved_model.load(str(model_dir)).signatures[REGRESS_SIGNATURE]
+    from tensorflow.core.example import example_pb2
+
+    records, actual = [], []
+    for record in read_records(split_files(examples_uri, "eval"), limit):
+        values = feature_values(example_pb2.Example.FromString(record), task.label)
+        if values:  # an example without a label is left out, as in training and TFMA
+            records.append(record)
+            actual.append(float(values[0]))
+    predicted = []
+    for start in range(0, len(records), 256):
+        out = regress(**{EXAMPLES_INPUT: tf.constant(records[start:start + 256])})
+        predicted.extend(float(v) for v in out[REGRESS_OUTPUT].numpy().reshape(-1))
+    return Regression(task.label, task.label_unit, actual, predicted)
+
+
 def class_metrics(per_class_accuracy: dict[str, float],
                   confusion: ConfusionMatrix | None) -> list[ClassMetrics]:
     """Per-class metrics: TFMA's per-slice accuracy, and from the confusion matrix the
     support, precision, recall and F1 of each class.
 
     Args:
-      per_class_accuracy: Accuracy per label slice (``RunSummary.per_class_accuracy``),
-        keyed by class id as text.
+      per_class_accuracy: Accuracy per class slice (``RunSummary.per_class_accuracy``),
+        keyed by class name.
       confusion: The confusion matrix, if any.
     """
     labels = confusion.labels if confusion else sorted(per_class_accuracy, key=_numeric)
     rows = []
     for i, label in enumerate(labels):
-        row = ClassMetrics(label, accuracy=per_class_accuracy.get(str(i)) if confusion
-                           else per_class_accuracy.get(label))
+        row = ClassMetrics(label, accuracy=per_class_accuracy.get(label))
         if confusion is not None:
             actual = sum(confusion.counts[i])
             predicted = sum(r[i] for r in confusion.counts)

@@ -173,6 +173,16 @@ class MetricRow:
 
 
 @dataclasses.dataclass
+class Regression:
+    """A regressor's predictions against the actual values of the eval split."""
+
+    label: str
+    unit: str
+    actual: list[float] = dataclasses.field(default_factory=list)
+    predicted: list[float] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
 class ServedVersion:
     """A version directory in the serving root, with its push record."""
 
@@ -204,7 +214,8 @@ class ReportFacts:
     Attributes:
       run_id: The pipeline run id.
       pipeline_name: The pipeline's name.
-      task: The task's facts module (``config.task``).
+      task: The run's task kind (``task.kind``).
+      resolved_task: The task the run resolved (its ``task.json``), None if it recorded none.
       generated_at: When the report was made (UTC, ISO 8601).
       status: One line: completed, stopped by anomalies, or failed at a component.
       completed: The run reached its end without a failed execution.
@@ -238,6 +249,9 @@ class ReportFacts:
     curves: list[Curve] = dataclasses.field(default_factory=list)
     timings: list[ComponentTime] = dataclasses.field(default_factory=list)
     metric_rows: list[MetricRow] = dataclasses.field(default_factory=list)
+    resolved_task: Any = None
+    regression: Regression | None = None
+    """Regression: predicted against actual values on the eval split (``Regression``)."""
     class_metrics: list[ClassMetrics] = dataclasses.field(default_factory=list)
     confusion: ConfusionMatrix | None = None
     served_versions: list[ServedVersion] = dataclasses.field(default_factory=list)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from types import ModuleType
 
+from models.tasks.spec import Task
 from pipeline.config import PipelineConfig
 from pipeline.report.facts import ReportFacts
 
@@ -65,13 +65,19 @@ def wilson_interval(successes: float, n: float, z: float = Z_95) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _edge_spec(task: ModuleType | None, facts: ReportFacts):
-    """The task's declared edge spec, else the one the trained model carries (its shape may
-    depend on hyperparameters, e.g. a generator's latent size)."""
-    spec = getattr(task, "EDGE_SPEC", None)
+_PURPOSE = {
+    "vae": "Encodes images into a latent code (`encode`), decodes codes into images "
+           "(`decode`) and reconstructs images (`serving_default`): a variational autoencoder.",
+    "gan": "Generates images from standard normal noise (`serving_default`, `generate`): a GAN "
+           "generator.",
+}
+
+
+def _edge_spec(facts: ReportFacts):
+    """The edge spec the trained model carries (``assets.extra/edge_spec.json``)."""
     uri = facts.summary.artifacts.get("Trainer.model") if facts.summary else None
-    if spec is not None or not uri:
-        return spec
+    if not uri:
+        return None
     from models.edge import read_edge_spec
 
     try:
@@ -80,15 +86,27 @@ def _edge_spec(task: ModuleType | None, facts: ReportFacts):
         return None
 
 
-def _intended_use(task: ModuleType | None, config: PipelineConfig,
+def _purpose(task: Task) -> str:
+    if task.kind in _PURPOSE:
+        return _PURPOSE[task.kind]
+    what = ("an image" if task.is_image else "a text" if task.is_text
+            else "a table row")
+    if task.is_regression:
+        unit = f" (in {task.label_unit})" if task.label_unit else ""
+        return f"Predicts `{task.label}`{unit} from {what}: a regression model."
+    return (f"Classifies {what} into one of {task.num_classes} classes of `{task.label}`: "
+            f"{', '.join(task.classes)}.")
+
+
+def _intended_use(task: Task | None, config: PipelineConfig,
                   facts: ReportFacts) -> list[str]:
-    spec = _edge_spec(task, facts)
-    names = [str(n) for n in getattr(task, "CLASS_NAMES", ())]
-    lines = []
-    raw_keys = getattr(task, "FEATURE_KEYS", ())
-    if raw_keys:
-        lines.append(f"Input (REST/gRPC): the raw features {', '.join(f'`{k}`' for k in raw_keys)}"
-                     f", as stored in the data; the model applies its own preprocessing.")
+    spec = _edge_spec(facts)
+    lines = [_purpose(task)] if task is not None else []
+    if task is not None and task.is_tabular:
+        lines.append(f"Input (REST/gRPC): the raw columns "
+                     f"{', '.join(f'`{k}`' for k in task.features)}, as stored in the data "
+                     f"(a missing value: NaN or \"\"); the model applies its own "
+                     f"preprocessing.")
     if spec is not None:
         low, high = spec.input_range if spec.input_range else (None, None)
         shape = "x".join(str(d) for d in spec.input_shape)
@@ -105,12 +123,7 @@ def _intended_use(task: ModuleType | None, config: PipelineConfig,
                          f"{value_range} (raw, as stored in the data; the model applies its "
                          f"own preprocessing).")
         lines.append(f"Output: `{spec.output_name}`: {spec.output_meaning}.")
-    if getattr(task, "PURPOSE", ""):
-        lines.insert(0, task.PURPOSE)
-    elif names:
-        lines.insert(0, f"Classifies an input into one of {len(names)} classes: "
-                        f"{', '.join(names)}.")
-    lines.append(f"Served as model `{config.push.model_name}` over TF Serving's REST and gRPC "
+    lines.append(f"Served as model `{config.model_name}` over TF Serving's REST and gRPC "
                  f"APIs (see the README's serving contract); edge files (TFLite, ONNX) for "
                  f"on-device use when the edge export blessed them.")
     lines.append("Intended for inputs drawn from the same source as the training data. Not "
@@ -120,19 +133,13 @@ def _intended_use(task: ModuleType | None, config: PipelineConfig,
 
 
 def _data(facts: ReportFacts, config_data: dict) -> list[str]:
+    from pipeline.ingest.kinds import KINDS
+
     ingest = config_data.get("ingest") or {}
-    kind, path = ingest.get("kind"), ingest.get("path") or "(default path)"
-    sources = {
-        "sklearn_digits": "scikit-learn's bundled handwritten digits (1,797 8x8 images, grey "
-                          "levels 0..16, labels 0..9)",
-        "palmerpenguins": "the Palmer penguins from the palmerpenguins package (344 rows, "
-                          "missing values kept as missing)",
-        "imdb_sample": "the 100 labelled IMDB reviews bundled in the tfx package",
-        "csv": f"CSV files in `{path}`",
-        "image_folder": f"the image folder `{path}` (one subfolder per class)",
-        "tfds": f"TFDS dataset `{ingest.get('tfds_name')}`",
-    }
-    source = sources.get(kind, f"tf.Example TFRecords from `{path}`")
+    kind = KINDS.get(ingest.get("kind"))
+    fields = {"path": ingest.get("path") or "(default path)",
+              "tfds_name": ingest.get("tfds_name") or ""}
+    source = kind.source.format(**fields) if kind else "unknown"
     lines = [f"Source: {source}, hash-split into train and eval."]
     for split in facts.splits:
         lines.append(f"{split.split}: {split.num_examples} examples.")
@@ -142,13 +149,14 @@ def _data(facts: ReportFacts, config_data: dict) -> list[str]:
     return lines
 
 
-def _metrics(facts: ReportFacts) -> list[str]:
-    from pipeline.pipeline import ACCURACY
+def _metrics(facts: ReportFacts, task: Task | None) -> list[str]:
+    from pipeline.evaluation import ACCURACY, MAE, RMSE
 
     lines = []
     rows = {r.name: r for r in facts.metric_rows}
     count = rows.get("example_count")
     accuracy = rows.get(ACCURACY)
+    summary = facts.summary
     if accuracy is not None:
         text = f"Eval accuracy ({ACCURACY}): {accuracy.candidate:.4f}"
         if count is not None and count.candidate > 0:
@@ -157,6 +165,20 @@ def _metrics(facts: ReportFacts) -> list[str]:
                      f"{low:.3f}..{high:.3f})")
         if accuracy.diff is not None:
             text += f"; {accuracy.diff:+.4f} against the latest blessed model"
+        lines.append(text + ".")
+    elif MAE in rows:
+        unit = f" {task.label_unit}" if task is not None and task.label_unit else ""
+        label = f"`{task.label}`" if task is not None else "the label"
+        text = (f"Eval error in {label}'s units: mean absolute error {rows[MAE].candidate:.4g}"
+                f"{unit}")
+        if RMSE in rows:
+            text += f", root mean squared error {rows[RMSE].candidate:.4g}{unit}"
+        base = summary.mean_baseline if summary is not None else {}
+        if base.get(MAE):
+            text += (f"; predicting the train mean gives a mean absolute error of "
+                     f"{base[MAE]:.4g}{unit} ({rows[MAE].candidate / base[MAE]:.2f}x)")
+        if rows[MAE].diff is not None:
+            text += f"; {rows[MAE].diff:+.4g}{unit} against the latest blessed model"
         lines.append(text + ".")
     elif rows:  # e.g. a generative model's metrics
         lines.append("Eval metrics: " + ", ".join(
@@ -167,7 +189,6 @@ def _metrics(facts: ReportFacts) -> list[str]:
     if scored:
         worst = min(scored, key=lambda c: c.accuracy)
         lines.append(f"Lowest per-class accuracy: {worst.accuracy:.4f} (class {worst.label}).")
-    summary = facts.summary
     if summary is not None and summary.blessed is not None:
         verdict = "blessed" if summary.blessed else "NOT blessed"
         lines.append(f"Evaluator: {verdict} ({summary.blessing_reason}).")
@@ -177,22 +198,28 @@ def _metrics(facts: ReportFacts) -> list[str]:
                 lines.append(f"Edge format {f['format']}: accuracy {f['accuracy']:.4f}, "
                              f"max |diff| {f.get('max_abs_diff') or 0:.2e} vs the SavedModel"
                              f"{'' if f.get('blessed') else ' (not blessed)'}.")
+            elif f.get("mae") is not None:
+                lines.append(f"Edge format {f['format']}: mean absolute error "
+                             f"{f['mae']:.4g}, max |diff| {f.get('max_abs_diff') or 0:.2e} vs "
+                             f"the SavedModel{'' if f.get('blessed') else ' (not blessed)'}.")
     return lines or ["No evaluation in this run."]
 
 
-def _limitations(facts: ReportFacts, task: ModuleType | None) -> list[str]:
+def _limitations(facts: ReportFacts, task: Task | None) -> list[str]:
     lines = ["Evaluated only on a hash split of the same source as the training data: no "
              "measurement of how it behaves on shifted data."]
-    spec = getattr(task, "EDGE_SPEC", None)
-    if spec is not None and spec.input_range:
+    spec = _edge_spec(facts)
+    if spec is not None and spec.input_range and task is not None and task.is_image:
         low, high = spec.input_range
         lines.append(f"Inputs are not range-checked: values outside {low:g}..{high:g} were "
                      "never seen in training and give unreliable outputs.")
-    names = getattr(task, "CLASS_NAMES", ())
-    if names:
-        lines.append(f"Always answers with one of its {len(names)} classes: it has no "
+    if task is not None and task.is_classification:
+        lines.append(f"Always answers with one of its {task.num_classes} classes: it has no "
                      "'none of these' output, so out-of-domain inputs get a confident-looking "
                      "wrong class.")
+    if task is not None and task.is_regression:
+        lines.append("Predictions outside the range of the training labels are "
+                     "extrapolations the evaluation did not test.")
     return lines
 
 
@@ -211,18 +238,18 @@ def _caveats(facts: ReportFacts) -> list[str]:
     return lines
 
 
-def build_model_card(facts: ReportFacts, config: PipelineConfig, task: ModuleType | None,
+def build_model_card(facts: ReportFacts, config: PipelineConfig, task: Task | None,
                      config_data: dict) -> ModelCard:
     """The model card of the run's model, from its report facts."""
     summary = facts.summary
     return ModelCard(
-        model_name=config.push.model_name,
+        model_name=config.model_name,
         version=summary.pushed_version if summary and summary.pushed else "",
         run_id=facts.run_id,
         blessed=summary.blessed if summary else None,
         intended_use=_intended_use(task, config, facts),
         data=_data(facts, config_data),
-        metrics=_metrics(facts),
+        metrics=_metrics(facts, task),
         limitations=_limitations(facts, task),
         caveats=_caveats(facts),
     )

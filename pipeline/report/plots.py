@@ -16,6 +16,7 @@ from pipeline.report.facts import (
     Curve,
     GeneratedSamples,
     Image,
+    Regression,
     ReportFacts,
     Samples,
     SplitStats,
@@ -37,6 +38,7 @@ class Figures:
     confusion: Image | None = None
     edge: Image | None = None
     generated: Image | None = None
+    regression: Image | None = None
 
 
 def _pyplot():
@@ -56,6 +58,19 @@ def _png(fig, alt: str, caption: str = "") -> Image:
     return Image(buffer.getvalue(), alt, caption)
 
 
+def _show(ax, image) -> None:
+    """Draws a grey image as ink (dark on light) and an RGB one as itself, scaled to [0, 1]
+    by its own range (raw pixels may be 0..16, 0..255 or floats)."""
+    import numpy as np
+
+    if image.ndim == 3 and image.shape[-1] == 3:
+        low, high = float(image.min()), float(image.max())
+        ax.imshow((image - low) / (high - low) if high > low else np.zeros_like(image),
+                  interpolation="nearest")
+    else:
+        ax.imshow(image.reshape(image.shape[:2]), cmap="gray_r", interpolation="nearest")
+
+
 def sample_grid(samples: Samples, columns: int = 8) -> Image | None:
     """A grid of sample images, each titled with its label."""
     if samples.kind != "images" or not samples.images:
@@ -69,8 +84,7 @@ def sample_grid(samples: Samples, columns: int = 8) -> Image | None:
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(samples.images):
-            image = np.asarray(samples.images[i], dtype=np.float32).reshape(samples.image_shape)
-            ax.imshow(image, cmap="gray_r", interpolation="nearest")
+            _show(ax, np.asarray(samples.images[i], np.float32).reshape(samples.image_shape))
             ax.set_title(f"label {samples.labels[i]}", fontsize=9)
     fig.suptitle(f"First {len(samples.images)} examples of the {samples.split} split",
                  fontsize=11)
@@ -91,8 +105,8 @@ def generated_grid(generated: GeneratedSamples, columns: int = 8) -> Image | Non
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(generated.images):
-            image = np.asarray(generated.images[i], np.float32).reshape(generated.image_shape)
-            ax.imshow(image, cmap="gray_r", interpolation="nearest")
+            _show(ax, np.asarray(generated.images[i], np.float32).reshape(
+                generated.image_shape))
             ax.set_title(generated.labels[i], fontsize=8)
     what = "reconstructions" if generated.kind == "vae" else "samples"
     fig.suptitle(f"The trained model's {what}", fontsize=11, y=1.02)
@@ -192,6 +206,36 @@ def confusion_matrix(confusion: ConfusionMatrix | None) -> Image | None:
                 f"From {confusion.source}; the diagonal holds correct predictions.")
 
 
+def regression_plots(points: Regression | None) -> Image | None:
+    """Predicted against actual values (with the identity line), and the residuals."""
+    if points is None or not points.actual:
+        return None
+    import numpy as np
+
+    plt = _pyplot()
+    actual, predicted = np.asarray(points.actual), np.asarray(points.predicted)
+    residual = predicted - actual
+    unit = f" ({points.unit})" if points.unit else ""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.6))
+    left.scatter(actual, predicted, s=10, alpha=0.6)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(),
+                                                                     predicted.max()))
+    left.plot([low, high], [low, high], "k--", linewidth=1, label="predicted = actual")
+    left.set_xlabel(f"actual {points.label}{unit}")
+    left.set_ylabel(f"predicted{unit}")
+    left.legend(loc="upper left", fontsize=8)
+    left.set_title("Predicted against actual")
+    right.hist(residual, bins=min(30, max(5, len(residual) // 5)), color="tab:orange")
+    right.axvline(0.0, color="k", linestyle="--", linewidth=1)
+    right.set_xlabel(f"residual: predicted - actual{unit}")
+    right.set_ylabel("examples")
+    right.set_title("Residuals")
+    mae = float(np.mean(np.abs(residual)))
+    return _png(fig, "Predicted against actual values and the residuals of the eval split",
+                f"{len(actual)} labelled eval examples, predicted by the run's model "
+                f"(its regress signature); mean absolute error {mae:.4g}{unit}.")
+
+
 def edge_chart(edge_report: dict) -> Image | None:
     """Four panels per edge format: file size, p50 latency, max |diff|, accuracy."""
     formats = [f for f in edge_report.get("formats", []) if f.get("file")]
@@ -239,4 +283,5 @@ def all_figures(facts: ReportFacts) -> Figures:
         confusion=confusion_matrix(facts.confusion),
         edge=edge_chart(summary.edge_report) if summary and summary.edge_report else None,
         generated=generated_grid(facts.generated) if facts.generated else None,
+        regression=regression_plots(facts.regression),
     )

@@ -1,12 +1,12 @@
 """Sample inputs and label counts, read from ExampleGen's tf.Example files.
 
-What a sample looks like depends on the task, read from its facts module (``config.task``):
+What a sample looks like depends on the run's task (``models.tasks.spec.Task``):
 
-- an image task declares ``IMAGE_KEY`` and ``IMAGE_SHAPE``: a grid of images;
-- a text task declares ``TEXT_KEY``: a few texts;
-- any other task: a table of rows, one column per feature.
+- the image kinds: a grid of images;
+- the text kind: a few texts;
+- the tabular kinds: a table of rows, one column per feature.
 
-Every task declares ``LABEL_KEY``; ``CLASS_NAMES`` (optional) turns class ids into names.
+Labels are shown as class names (the task's classes) or values.
 
 ``generated_samples`` draws a generative model's output with the run's trained model: a
 VAE's reconstructions of the sample inputs, a GAN's samples with the scorer's verdict.
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 from dlpipe.examples import feature_values, read_examples, split_files
+from models.tasks.spec import Task
 from pipeline.report.facts import GeneratedSamples, Samples
 
 SAMPLE_COUNT = 32
@@ -28,30 +28,23 @@ MAX_SCAN = 100_000
 MAX_CELL = 40
 
 
-def sample_kind(task: ModuleType) -> str:
-    """``images``, ``texts`` or ``rows``, from what the task's facts module declares."""
-    if hasattr(task, "IMAGE_KEY") and hasattr(task, "IMAGE_SHAPE"):
-        return "images"
-    if hasattr(task, "TEXT_KEY"):
-        return "texts"
-    return "rows"
+def sample_kind(task: Task) -> str:
+    """``images``, ``texts`` or ``rows``, by the task's kind."""
+    return "images" if task.is_image else "texts" if task.is_text else "rows"
 
 
-def label_text(example, task: ModuleType) -> str:
-    """The example's label as a class name when the task names its classes."""
-    values = feature_values(example, task.LABEL_KEY)
+def label_text(example, task: Task) -> str:
+    """The example's label as a class name (classifiers) or its value."""
+    values = feature_values(example, task.label)
     if not values:
         return "(missing)"
     value = values[0]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    names = getattr(task, "CLASS_NAMES", None)
-    if names and isinstance(value, int) and 0 <= value < len(names):
-        return str(names[value])
-    return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return task.class_name(value)
 
 
-def label_counts(examples_uri: str | Path, split: str, task: ModuleType,
+def label_counts(examples_uri: str | Path, split: str, task: Task,
                  limit: int = MAX_SCAN) -> dict[str, int]:
     """Examples per label in one split, in label order."""
     counts = Counter(label_text(e, task) for e in read_examples(
@@ -59,12 +52,12 @@ def label_counts(examples_uri: str | Path, split: str, task: ModuleType,
     return dict(sorted(counts.items(), key=lambda kv: _label_order(kv[0], task)))
 
 
-def _label_order(label: str, task: ModuleType) -> tuple[int, str]:
-    names = [str(n) for n in getattr(task, "CLASS_NAMES", ())]
+def _label_order(label: str, task: Task) -> tuple[int, str]:
+    names = list(task.classes)
     return (names.index(label), "") if label in names else (len(names), label)
 
 
-def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
+def read_samples(examples_uri: str | Path, split: str, task: Task,
                  count: int = SAMPLE_COUNT) -> Samples:
     """Up to ``count`` examples of ``split`` shaped for the task's kind of input.
 
@@ -75,7 +68,7 @@ def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
     samples = Samples(kind=kind, split=split)
     skipped = 0
     if kind == "images":
-        samples.image_shape = tuple(int(d) for d in task.IMAGE_SHAPE)
+        samples.image_shape = tuple(int(d) for d in task.image_shape)
         size = 1
         for d in samples.image_shape:
             size *= d
@@ -83,13 +76,13 @@ def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
         if len(samples.labels) >= count:
             break
         if kind == "images":
-            pixels = [float(v) for v in feature_values(example, task.IMAGE_KEY)]
+            pixels = [float(v) for v in feature_values(example, task.image)]
             if len(pixels) != size:
                 skipped += 1
                 continue
             samples.images.append(pixels)
         elif kind == "texts":
-            values = feature_values(example, task.TEXT_KEY)
+            values = feature_values(example, task.text)
             if not values:
                 skipped += 1
                 continue
@@ -97,7 +90,7 @@ def read_samples(examples_uri: str | Path, split: str, task: ModuleType,
         else:
             if not samples.columns:
                 samples.columns = sorted(k for k in example.features.feature
-                                         if k != task.LABEL_KEY)
+                                         if k != task.label)
             samples.rows.append([_cell(feature_values(example, c)) for c in samples.columns])
         samples.labels.append(label_text(example, task))
     if skipped:
@@ -117,14 +110,14 @@ def _cell(values: list) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
-def generated_samples(model_dir: str | Path, task: ModuleType, evaluation: dict,
+def generated_samples(model_dir: str | Path, task: Task, evaluation: dict,
                       inputs: Samples | None, count: int = GENERATED_COUNT
                       ) -> GeneratedSamples:
     """A generative model's output for the report, from its SavedModel.
 
     Args:
       model_dir: The trained model (the Trainer's ``Format-Serving`` directory).
-      task: The task's facts module (image shape).
+      task: The run's task (image feature and shape).
       evaluation: The GenerativeEvaluator's metrics (``kind``, ``scorer_model``).
       inputs: Sample inputs (a VAE reconstructs the first ``count`` of them).
       count: Images to generate or reconstruct.
@@ -132,9 +125,10 @@ def generated_samples(model_dir: str | Path, task: ModuleType, evaluation: dict,
     import numpy as np
     import tensorflow as tf
 
+    from dlpipe.contract import PROBABILITIES_OUTPUT
     from models.generative import contract
 
-    shape = tuple(int(d) for d in task.IMAGE_SHAPE)
+    shape = tuple(int(d) for d in task.image_shape)
     loaded = tf.saved_model.load(str(model_dir))
     out = GeneratedSamples(kind=evaluation.get("kind", ""), image_shape=shape)
     if out.kind == contract.VAE:
@@ -161,10 +155,9 @@ def generated_samples(model_dir: str | Path, task: ModuleType, evaluation: dict,
     out.labels = [f"sample {i + 1}" for i in range(len(images))]
     out.caption = f"{len(images)} samples of the GAN's generator (noise seed 0)."
     scorer = evaluation.get("scorer_model")
-    if scorer and hasattr(task, "SCORER_SIGNATURE"):
-        fn = tf.saved_model.load(scorer).signatures[task.SCORER_SIGNATURE]
-        probabilities = fn(**{task.SCORER_INPUT: tf.constant(images)})[
-            task.SCORER_OUTPUT].numpy()
+    if scorer:
+        fn = tf.saved_model.load(scorer).signatures[contract.SERVING_SIGNATURE]
+        probabilities = fn(**{task.image: tf.constant(images)})[PROBABILITIES_OUTPUT].numpy()
         out.labels = [f"{int(p.argmax())} ({p.max():.2f})" for p in probabilities]
         out.caption += (f" Titles: the class the scorer ({scorer}) sees and its "
                         f"probability.")

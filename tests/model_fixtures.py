@@ -1,9 +1,10 @@
-"""Small models with dlpipe's serving contract, for tests, the benchmark and examples.
+"""Small models with dlpipe's serving contract, for the serving tests and benchmark.
 
-``export_digits_model`` writes a SavedModel with the digits classifier's three signatures
+``export_digits_model`` writes a SavedModel with an 8x8 digits classifier's three signatures
 (``serving_default``, ``classify`` with method_name ``tensorflow/serving/classify``,
-``edge``), the same contract the pipeline's trainer exports. The other builders make a
+``edge``), built by ``models.edge.export_with_edge_signatures``. The other builders make a
 regression model and a multi-input / multi-output model for the JSON row/columnar rules.
+They are untrained: the serving tests check the server against the SavedModel itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from models.digits import features
+IMAGE_SHAPE = (8, 8)
+"""Raw image shape of the test model: 8 rows of 8 grey levels 0..16."""
+PIXEL_MAX = 16.0
+NUM_CLASSES = 10
+
+
+def edge_spec() -> Any:
+    """The test model's edge spec: raw grey levels in, class probabilities out."""
+    from models import edge
+
+    return edge.EdgeSpec(input_name="image", input_shape=IMAGE_SHAPE,
+                         labels=tuple(str(i) for i in range(NUM_CLASSES)),
+                         input_range=(0.0, PIXEL_MAX))
 
 
 def build_digits_keras_model(seed: int = 0) -> Any:
@@ -23,7 +36,7 @@ def build_digits_keras_model(seed: int = 0) -> Any:
     from models.cnn import build_cnn
 
     keras.utils.set_random_seed(seed)
-    return build_cnn(features.IMAGE_SHAPE, features.NUM_CLASSES, conv_filters=(8,),
+    return build_cnn(IMAGE_SHAPE, NUM_CLASSES, conv_filters=(8,),
                      dense_units=16, dropout=0.0)
 
 
@@ -34,7 +47,7 @@ def export_digits_model(export_dir: Path, model: Any | None = None, seed: int = 
 
     model = model if model is not None else build_digits_keras_model(seed)
     return edge.export_with_edge_signatures(
-        export_dir, model, features.EDGE_SPEC, preprocess=lambda x: x / features.PIXEL_MAX
+        export_dir, model, edge_spec(), preprocess=lambda x: x / PIXEL_MAX
     )
 
 

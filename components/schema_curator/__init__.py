@@ -1,0 +1,1 @@
+"""SchemaCurator: the inferred schema, curated for the task (see ``curate``)."""
