@@ -50,7 +50,7 @@ def test_missing_file_empty_file_and_no_rows(tmp_path):
         tmp_path / "nope.csv", "label")
     assert "holds no files matching '*'" in _error(tmp_path, "label")
     (tmp_path / "empty.csv").write_text("")
-    assert "is empty. Expected a header line with the column 'label'" in _error(
+    assert "is empty. Expected a header line, then data rows" in _error(
         tmp_path / "empty.csv", "label")
     (tmp_path / "header_only.csv").write_text("x,label\n\n")
     assert "has a header but no data rows" in _error(tmp_path / "header_only.csv", "label")

@@ -14,8 +14,8 @@ from components.generative_evaluator import metrics
 from components.generative_evaluator.metrics import Thresholds
 from tests import generative_helpers as helpers
 
-GAN_TASK = "models.generative.gan_features"
-VAE_TASK = "models.generative.vae_features"
+GAN_TASK = json.dumps(helpers.digits_task("gan").to_dict())
+VAE_TASK = json.dumps(helpers.digits_task("vae").to_dict())
 
 
 # --- metrics and thresholds (no TensorFlow) ---------------------------------------------
@@ -273,9 +273,12 @@ def test_component_outputs_and_parameters():
 def test_pipeline_picks_the_evaluator_from_the_task(tmp_path, name, evaluator):
     from pipeline.config import CONFIG_DIR, load_config
     from pipeline.pipeline import create_pipeline
+    from pipeline.tasks import prepare
 
     config = load_config(CONFIG_DIR / f"{name}.yaml", [f"output_root={tmp_path}"])
-    nodes = {c.id: c for c in create_pipeline(config).components}
+    prepared = prepare(config)
+    nodes = {c.id: c for c in create_pipeline(
+        config, prepared.task, prepared.source.tfds_feature_map).components}
     assert type(nodes["Evaluator"]).__name__ == evaluator
     if name == "digits_gan":
         assert nodes["Evaluator"].exec_properties["scorer_model"] == str(

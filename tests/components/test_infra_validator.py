@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.testing import export_digits_model
+from tests.model_fixtures import export_digits_model
 
 
 def _write_examples(uri: Path, rows: int, feature: str = "image") -> None:

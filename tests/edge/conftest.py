@@ -12,16 +12,19 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NUM_TRAIN = 1400  # Of 1,797 digits; the rest is held out (eval split).
+IMAGE_SHAPE = (8, 8, 1)
+PIXEL_MAX = 16.0  # the digits' grey levels are 0..16
+CLASS_NAMES = tuple(str(d) for d in range(10))
 LATENCY_RUNS = 20  # Latency is reported, never asserted: keep the runs few.
 
 
 @pytest.fixture(scope="session")
 def digits() -> dict[str, np.ndarray]:
-    """Raw 8x8 digits (pixels 0..16), split into train and held-out eval."""
+    """Raw 8x8x1 digits (pixels 0..16), split into train and held-out eval."""
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    x = data.images.astype(np.float32)
+    x = data.images[..., None].astype(np.float32)
     y = data.target.astype(np.int64)
     return {
         "x_train": x[:NUM_TRAIN],
@@ -33,13 +36,12 @@ def digits() -> dict[str, np.ndarray]:
 
 def digits_spec():
     from models import edge
-    from models.digits import features
 
     return edge.EdgeSpec(
-        input_name=features.IMAGE_KEY,
-        input_shape=features.IMAGE_SHAPE,
-        labels=features.CLASS_NAMES,
-        input_range=(0.0, features.PIXEL_MAX),
+        input_name="image",
+        input_shape=IMAGE_SHAPE,
+        labels=CLASS_NAMES,
+        input_range=(0.0, PIXEL_MAX),
         normalization="raw grey levels 0..16; the model divides by 16 inside the graph",
         output_meaning="probability of each digit 0..9 (softmax), in labels.txt order",
     )
@@ -52,13 +54,12 @@ def cnn_saved_model(tmp_path_factory, digits) -> Path:
 
     from models import edge
     from models.cnn import build_cnn
-    from models.digits import features
 
     keras.utils.set_random_seed(7)
-    model = build_cnn(features.IMAGE_SHAPE, features.NUM_CLASSES)
+    model = build_cnn(IMAGE_SHAPE, len(CLASS_NAMES))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(
-        digits["x_train"] / features.PIXEL_MAX,
+        digits["x_train"] / PIXEL_MAX,
         digits["y_train"],
         epochs=20,
         batch_size=32,
@@ -66,7 +67,7 @@ def cnn_saved_model(tmp_path_factory, digits) -> Path:
     )
     path = tmp_path_factory.mktemp("cnn") / "saved_model"
     edge.export_with_edge_signatures(
-        path, model, digits_spec(), preprocess=lambda x: x / features.PIXEL_MAX
+        path, model, digits_spec(), preprocess=lambda x: x / PIXEL_MAX
     )
     return path
 

@@ -125,6 +125,6 @@ def test_representative_data_of_the_wrong_shape_fails_int8_only(tmp_path, cnn_sa
     )
     int8 = report.result("int8")
     assert not int8.blessed
-    assert "representative data has per-example shape (5, 8)" in int8.error
-    assert "expects (8, 8)" in int8.error
+    assert "representative data has per-example shape (5, 8, 1)" in int8.error
+    assert "expects (8, 8, 1)" in int8.error
     assert report.result("float32").blessed

@@ -120,7 +120,7 @@ def test_metadata_and_labels_describe_the_files(cnn_export):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["input"] == {
         "name": "image",
-        "shape": [None, 8, 8],
+        "shape": [None, 8, 8, 1],
         "dtype": "float32",
         "range": [0.0, 16.0],
         "normalization": "raw grey levels 0..16; the model divides by 16 inside the graph",
@@ -128,7 +128,7 @@ def test_metadata_and_labels_describe_the_files(cnn_export):
     assert meta["output"]["labels_file"] == "labels.txt"
     assert meta["needs_flex"] is False
     assert set(meta["formats"]) == set(formats.FORMATS)
-    assert meta["formats"]["float32"]["input"]["shape"] == [1, 8, 8]
+    assert meta["formats"]["float32"]["input"]["shape"] == [1, 8, 8, 1]
     assert meta["formats"]["int8"]["ops"] and "Flex" not in "".join(meta["formats"]["int8"]["ops"])
     assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
 

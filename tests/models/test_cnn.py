@@ -30,12 +30,20 @@ def test_parameter_count_grows_with_width():
     "kwargs, message",
     [
         ({"input_shape": (8,)}, "input_shape"),
-        ({"num_classes": 1}, "num_classes"),
+        ({"num_outputs": 1}, "num_outputs"),
+        ({"num_outputs": 2, "head": "regression"}, "one output"),
         ({"conv_filters": ()}, "conv_filters"),
         ({"dropout": 1.0}, "dropout"),
     ],
 )
 def test_bad_arguments_say_what_was_received(kwargs, message):
-    args = {"input_shape": (8, 8), "num_classes": 10, **kwargs}
+    args = {"input_shape": (8, 8), "num_outputs": 10, **kwargs}
     with pytest.raises(ValueError, match=message):
         build_cnn(**args)
+
+
+def test_regression_head_is_one_linear_output():
+    model = build_cnn((8, 8, 1), 1, head="regression")
+    out = model(np.full((2, 8, 8, 1), 5.0, np.float32)).numpy()
+    assert out.shape == (2, 1)
+    assert model.layers[-1].get_config()["activation"] == "linear"

@@ -31,10 +31,9 @@ def gan_dir(tmp_path_factory, tft_output) -> Path:
 
 
 def test_raw_scaling_is_the_transform_graphs_inverse(tft_output):
-    from models.digits import features
     from models.generative.export import raw_scaling
 
-    low, scale = raw_scaling(tft_output.transform_features_layer(), features)
+    low, scale = raw_scaling(tft_output.transform_features_layer(), helpers.digits_task())
     assert low == pytest.approx(0.0, abs=1e-6)
     assert scale == pytest.approx(16.0, rel=1e-6)  # the digits' grey levels are 0..16
 
@@ -48,7 +47,7 @@ def test_vae_signatures_take_and_return_raw_images(vae_dir):
     encoded = loaded.signatures["encode"](image=batch)
     assert encoded["z_mean"].shape == encoded["z_log_var"].shape == (8, 4)
     decoded = loaded.signatures["decode"](z=encoded["z_mean"])["image"].numpy()
-    assert decoded.shape == (8, 8, 8)
+    assert decoded.shape == (8, 8, 8, 1)
     assert 0.0 <= decoded.min() and decoded.max() <= 16.0
     # serving_default reconstructs: decode(encode(x).z_mean).
     np.testing.assert_allclose(loaded.signatures["serving_default"](image=batch)["image"],
@@ -59,11 +58,11 @@ def test_vae_signatures_take_and_return_raw_images(vae_dir):
 
 
 def test_vae_evaluate_signature_scores_each_example(vae_dir):
-    from pipeline import ingest
+    from dlpipe.examples import image_example
 
     images, _ = helpers.digits()
     raw = images[500:540]
-    serialized = [ingest.image_example(img.reshape(-1), 0, "image", "label") for img in raw]
+    serialized = [image_example(img.reshape(-1), 0) for img in raw]
     loaded = tf.saved_model.load(str(vae_dir))
     out = {k: v.numpy() for k, v in loaded.signatures["evaluate"](
         inputs=tf.constant(serialized)).items()}
@@ -74,10 +73,10 @@ def test_vae_evaluate_signature_scores_each_example(vae_dir):
     scaled = raw / 16.0
     mean_image = images[: helpers.TRAIN_ROWS].mean(axis=0) / 16.0
     np.testing.assert_allclose(out["mean_image_error"],
-                               ((scaled - mean_image) ** 2).mean(axis=(1, 2)), rtol=1e-4)
+                               ((scaled - mean_image) ** 2).mean(axis=(1, 2, 3)), rtol=1e-4)
     reconstruction = loaded.signatures["serving_default"](image=tf.constant(raw))["image"]
     np.testing.assert_allclose(out["reconstruction_error"],
-                               ((reconstruction.numpy() / 16.0 - scaled) ** 2).mean(axis=(1, 2)),
+                               ((reconstruction.numpy() / 16.0 - scaled) ** 2).mean(axis=(1, 2, 3)),
                                rtol=1e-3, atol=1e-6)
     assert (out["kl"] >= 0).all()
     assert (out["neg_elbo"] >= out["kl"]).all()
@@ -91,7 +90,7 @@ def test_gan_signatures_and_edge_spec(gan_dir):
     assert set(loaded.signatures) == {"serving_default", "generate", "edge"}
     noise = tf.constant(np.random.default_rng(0).standard_normal((5, 6)), tf.float32)
     images = loaded.signatures["generate"](noise=noise)["image"].numpy()
-    assert images.shape == (5, 8, 8)
+    assert images.shape == (5, 8, 8, 1)
     assert 0.0 <= images.min() and images.max() <= 16.0
     np.testing.assert_allclose(loaded.signatures["serving_default"](noise=noise)["image"],
                                images)
@@ -108,10 +107,10 @@ def test_embedded_server_answers_every_signature(kind, vae_dir, gan_dir):
     """What the pipeline's InfraValidator runs: eval examples for the image signatures,
     seeded normal noise for the decoder/generator ones, over REST and gRPC."""
     from components.infra_validator.validate import validate_model
-    from pipeline import ingest
+    from dlpipe.examples import image_example
 
     images, labels = helpers.digits()
-    serialized = [ingest.image_example(img.reshape(-1), int(lab), "image", "label")
+    serialized = [image_example(img.reshape(-1), int(lab))
                   for img, lab in zip(images[600:612], labels[600:612], strict=True)]
     report = validate_model(vae_dir if kind == "vae" else gan_dir, serialized, batch_size=4)
     assert report.blessed, report.reason

@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dlpipe import contract
 from models import edge, sequence
-from models.text import export, features, preprocessing
+from models.tasks import transform as preprocessing
+from models.tasks.export import TOKEN_IDS, TOKENIZE_SIGNATURE, VOCAB_FILE, export_model
+from models.tasks.spec import OOV_ID, PADDING_ID, TEXT_CLASSIFICATION, Task, vocab_name
 
 REVIEWS = [
     ("A great movie, great acting!<br /><br />I loved it.", 1),
@@ -25,7 +28,14 @@ REVIEWS = [
     ("Great fun: the best film this year", 1),
     ("Awful, boring, too long... a waste of time.", 0),
 ]
-L = features.SEQUENCE_LENGTH
+L = 128
+TASK = Task(kind=TEXT_CLASSIFICATION, label="label", label_dtype="int", classes=("0", "1"),
+            class_keys=("0", "1"), text="text", vocab_size=10000, sequence_length=L)
+VOCAB_NAME = vocab_name(TASK.text)
+
+
+def vocab_size(tft_output) -> int:
+    return int(tft_output.vocabulary_size_by_name(VOCAB_NAME))
 
 
 def _strings(texts) -> tf.Tensor:
@@ -33,8 +43,8 @@ def _strings(texts) -> tf.Tensor:
 
 
 def test_clean_lowercases_and_strips_markup_and_punctuation():
-    out = preprocessing.clean(_strings(["Great<br />MOVIE!! Don't (really) Ünïcode…\x85no\u00a0"
-                                        "break\u2028line\x96"]))
+    out = preprocessing.clean_text(_strings([
+        "Great<br />MOVIE!! Don't (really) Ünïcode…\x85no\u00a0break\u2028line\x96"]))
     assert out.numpy()[0].decode().split(" ") == [
         "great", "movie", "dont", "really", "ünïcode", "no", "break", "line", ""]
 
@@ -53,14 +63,15 @@ def tft_output():
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
     # The raw spec of the curated schema (pipeline/schemas/imdb.pbtxt): shape [1] features.
-    spec = {features.TEXT_KEY: tf.io.FixedLenFeature([1], tf.string),
-            features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
+    spec = {"text": tf.io.FixedLenFeature([1], tf.string),
+            "label": tf.io.FixedLenFeature([1], tf.int64)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    rows = [{features.TEXT_KEY: [t.encode()], features.LABEL_KEY: [y]} for t, y in REVIEWS]
+    rows = [{"text": [t.encode()], "label": [y]} for t, y in REVIEWS]
+    config = {"task": TASK.to_dict()}
     out_dir = tempfile.mkdtemp(prefix="text_tft_")
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(prefix="text_tft_tmp_")):
         _, transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing.preprocessing_fn)
+            lambda inputs: preprocessing.preprocessing_fn(inputs, config))
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     # TFX's Transform also writes the raw metadata; the export reads the raw text spec there.
     raw_metadata_dir = Path(out_dir) / tft.TFTransformOutput.RAW_METADATA_DIR
@@ -69,16 +80,16 @@ def tft_output():
 
 
 def test_vocabulary_reserves_padding_and_unknown_ids(tft_output):
-    vocab = Path(tft_output.vocabulary_file_by_name(features.VOCAB_NAME)).read_text().split("\n")
-    assert vocab[:3] == [features.PAD_TOKEN, features.OOV_TOKEN, "great"]  # most frequent
-    assert export.vocab_size(tft_output) == len([v for v in vocab if v])
+    vocab = Path(tft_output.vocabulary_file_by_name(VOCAB_NAME)).read_text().split("\n")
+    assert vocab[:3] == ["[PAD]", "[UNK]", "great"]  # most frequent
+    assert vocab_size(tft_output) == len([v for v in vocab if v])
     ids = tft_output.transform_features_layer()(
-        {features.TEXT_KEY: tf.constant([[b"Great movie, zzzunseen!"]])}
-    )[features.MODEL_INPUT_KEY].numpy()
+        {"text": tf.constant([[b"Great movie, zzzunseen!"]])}
+    )[TASK.model_input].numpy()
     assert ids.shape == (1, L)
-    assert (ids[0, :-3] == features.PAD_ID).all()
+    assert (ids[0, :-3] == PADDING_ID).all()
     assert ids[0, -3] == vocab.index("great") and ids[0, -2] == vocab.index("movie")
-    assert ids[0, -1] == features.OOV_ID
+    assert ids[0, -1] == OOV_ID
 
 
 BUILDERS = {
@@ -100,45 +111,47 @@ def test_export_serves_raw_text_and_converts_edge_to_builtin_tflite(tft_output, 
     from tensorflow.core.protobuf import saved_model_pb2
 
     keras.utils.set_random_seed(0)
-    model = BUILDERS[name](export.vocab_size(tft_output))
-    export.export(model, tft_output, str(tmp_path))
+    model = BUILDERS[name](vocab_size(tft_output))
+    export_model(model, tft_output, tmp_path, TASK)
     loaded = tf.saved_model.load(str(tmp_path))
-    assert set(loaded.signatures) == {features.SERVING_SIGNATURE, features.EXAMPLES_SIGNATURE,
-                                      features.TOKENIZE_SIGNATURE, features.EDGE_SIGNATURE}
+    assert set(loaded.signatures) == {
+        contract.SERVING_SIGNATURE, contract.CLASSIFY_SIGNATURE, contract.TRANSFORM_SIGNATURE,
+        TOKENIZE_SIGNATURE, contract.EDGE_SIGNATURE}
     meta = saved_model_pb2.SavedModel.FromString(
         (tmp_path / "saved_model.pb").read_bytes()).meta_graphs[0]
     assert meta.signature_def["classify"].method_name == "tensorflow/serving/classify"
 
     texts = [t for t, _ in REVIEWS] + ["great movie"]
-    served = loaded.signatures[features.SERVING_SIGNATURE](text=_strings(texts))
-    probs = served[features.PROBABILITIES].numpy()
+    served = loaded.signatures[contract.SERVING_SIGNATURE](text=_strings(texts))
+    probs = served[contract.PROBABILITIES_OUTPUT].numpy()
     assert probs.shape == (len(texts), 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_array_equal(served[features.CLASS_ID].numpy(), probs.argmax(axis=1))
+    np.testing.assert_array_equal(served[contract.CLASS_ID_OUTPUT].numpy(), probs.argmax(axis=1))
 
-    ids = loaded.signatures[features.TOKENIZE_SIGNATURE](text=_strings(texts))[features.TOKEN_IDS]
+    ids = loaded.signatures[TOKENIZE_SIGNATURE](text=_strings(texts))[TOKEN_IDS]
     assert ids.dtype == tf.int32 and ids.shape == (len(texts), L)
     expected = tft_output.transform_features_layer()(
-        {features.TEXT_KEY: _strings(texts).numpy().reshape(-1, 1)})[features.MODEL_INPUT_KEY]
+        {"text": _strings(texts).numpy().reshape(-1, 1)})[TASK.model_input]
     np.testing.assert_array_equal(ids.numpy(), expected.numpy())
     # `edge` (recurrent layers unrolled) on token ids answers like `serving_default`.
-    edge_out = loaded.signatures[features.EDGE_SIGNATURE](token_ids=ids)[features.PROBABILITIES]
+    edge_out = loaded.signatures[contract.EDGE_SIGNATURE](token_ids=ids)[
+        contract.PROBABILITIES_OUTPUT]
     np.testing.assert_allclose(edge_out.numpy(), probs, atol=1e-5)
 
     examples = [tf.train.Example(features=tf.train.Features(feature={
-        features.TEXT_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))
     })).SerializeToString() for t in texts]
-    classified = loaded.signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(examples))
+    classified = loaded.signatures[contract.CLASSIFY_SIGNATURE](inputs=tf.constant(examples))
     np.testing.assert_allclose(classified["scores"].numpy(), probs, atol=1e-6)
-    assert classified["classes"].numpy()[0].tolist() == [c.encode() for c in features.CLASS_NAMES]
+    assert classified["classes"].numpy()[0].tolist() == [b"0", b"1"]
 
     spec = edge.read_edge_spec(tmp_path)
-    assert spec.input_name == features.TOKEN_IDS and spec.input_dtype == "int32"
-    assert spec.input_range == (0.0, float(export.vocab_size(tft_output) - 1))
+    assert spec.input_name == TOKEN_IDS and spec.input_dtype == "int32"
+    assert spec.input_range == (0.0, float(vocab_size(tft_output) - 1))
     assert spec.recurrent is (name != "transformer")
-    assert (spec.example_feature, spec.example_signature) == (features.TEXT_KEY, "tokenize")
-    assert (tmp_path / "assets.extra" / features.VOCAB_FILE).read_bytes() == Path(
-        tft_output.vocabulary_file_by_name(features.VOCAB_NAME)).read_bytes()
+    assert (spec.example_feature, spec.example_signature) == ("text", "tokenize")
+    assert (tmp_path / "assets.extra" / VOCAB_FILE).read_bytes() == Path(
+        tft_output.vocabulary_file_by_name(VOCAB_NAME)).read_bytes()
 
     # The edge exporter's float32 TFLite: builtin ops only, within the recurrent tolerance,
     # and the vocabulary written beside it.
@@ -159,19 +172,19 @@ def test_export_serves_raw_text_and_converts_edge_to_builtin_tflite(tft_output, 
         interpreter.set_tensor(inp["index"], row[None])
         interpreter.invoke()
         np.testing.assert_allclose(interpreter.get_tensor(outp["index"])[0], probs[i], atol=1e-4)
-    assert (tmp_path / "edge" / features.VOCAB_FILE).read_bytes() == (
-        tmp_path / "assets.extra" / features.VOCAB_FILE).read_bytes()
+    assert (tmp_path / "edge" / VOCAB_FILE).read_bytes() == (
+        tmp_path / "assets.extra" / VOCAB_FILE).read_bytes()
 
 
 def test_vocab_size_comes_from_the_transform_not_the_config(tft_output, tmp_path):
     from models.training import derived_hparams
     from pipeline.config import CONFIG_DIR, ConfigError, load_config
 
-    assert derived_hparams(features, tft_output) == {"vocab_size": export.vocab_size(tft_output)}
-    for key in ("train.hparams.vocab_size=5", "tune.search_space={vocab_size: [5, 6]}"):
-        with pytest.raises(ConfigError, match=r"'(train\.hparams|tune\.search_space)\."
-                                              r"vocab_size' cannot be set: task "
-                                              r"models\.text\.features derives it"):
+    assert derived_hparams(TASK, tft_output) == {"vocab_size": vocab_size(tft_output)}
+    for key in ("model.hparams.vocab_size=5", "tune.search_space={vocab_size: [5, 6]}"):
+        with pytest.raises(ConfigError, match=r"'(model\.hparams|tune\.search_space)\."
+                                              r"vocab_size' cannot be set: task.kind "
+                                              r"'text_classification' derives it"):
             load_config(CONFIG_DIR / "imdb_lstm.yaml", [key])
 
 
@@ -179,23 +192,18 @@ def test_vocab_size_comes_from_the_transform_not_the_config(tft_output, tmp_path
 def test_each_config_builds_and_trains_on_token_ids(tft_output, name):
     """The cheap check of every text config (the e2e test runs the LSTM one): its builder and
     hyperparameters take the Transform's token ids and train."""
-    import keras
-
-    from models.training import import_builder
+    from models.training import build_model, compile_model
     from pipeline.config import CONFIG_DIR, load_config
 
     config = load_config(CONFIG_DIR / f"{name}.yaml")
-    assert config.task == features.__name__
-    assert config.transform.preprocessing_fn == f"{preprocessing.__name__}.preprocessing_fn"
-    model = import_builder(config.train.builder)(
-        features.MODEL_INPUT_SHAPE, features.NUM_CLASSES,
-        vocab_size=export.vocab_size(tft_output), **config.train.hparams)
+    assert (config.task.kind, config.task.sequence_length) == (TEXT_CLASSIFICATION, L)
+    model = build_model(TASK, {"builder": config.model.builder, "hparams": config.model.hparams},
+                        tft_output, dict(config.model.hparams))
     ids = tft_output.transform_features_layer()(
-        {features.TEXT_KEY: _strings([t for t, _ in REVIEWS]).numpy().reshape(-1, 1)}
-    )[features.MODEL_INPUT_KEY]
+        {"text": _strings([t for t, _ in REVIEWS]).numpy().reshape(-1, 1)}
+    )[TASK.model_input]
     labels = np.array([y for _, y in REVIEWS])
-    model.compile(optimizer=keras.optimizers.Adam(config.train.learning_rate),
-                  loss="sparse_categorical_crossentropy")
+    compile_model(model, TASK, config.train.learning_rate)
     history = model.fit(ids, labels, epochs=2, batch_size=len(labels), verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    assert model(ids).shape == (len(REVIEWS), features.NUM_CLASSES)
+    assert model(ids).shape == (len(REVIEWS), 2)

@@ -20,3 +20,25 @@ def test_throughput_log_counts_training_steps_and_excludes_validation(tmp_path):
     steady = sum(log.epoch_seconds[1:])
     assert stats["examples_per_sec"] == pytest.approx(16 * 8 / steady)
     assert stats["seconds"] == pytest.approx(sum(log.epoch_seconds))
+
+
+def test_without_a_tuner_the_configured_values_are_used():
+    from types import SimpleNamespace
+
+    from models.training import tuned_hparams
+
+    args = SimpleNamespace(hyperparameters=None)
+    assert tuned_hparams(args, {"units": 32, "dropout": 0.1}, 3e-3) == (
+        {"units": 32, "dropout": 0.1}, 3e-3)
+
+
+def test_tuned_values_override_config_and_learning_rate_is_split_off():
+    from types import SimpleNamespace
+
+    from models.training import tuned_hparams
+
+    # The shape of keras_tuner.HyperParameters.get_config(), as the TFX Trainer passes it.
+    config = {"space": [], "values": {"units": 64, "learning_rate": 0.01}}
+    hparams, lr = tuned_hparams(SimpleNamespace(hyperparameters=config),
+                                {"units": 32, "dropout": 0.1}, 3e-3)
+    assert hparams == {"units": 64, "dropout": 0.1} and lr == 0.01

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipeline import ingest
+from dlpipe.examples import image_example
 from tests.conftest import one_line_error
 
 
@@ -57,7 +57,7 @@ def test_corrupt_record(cli, tmp_path):
     path = data / "part.tfrecord"
     with tf.io.TFRecordWriter(str(path)) as writer:
         for _ in range(3):
-            writer.write(ingest.image_example([0.0] * 64, 1, "image", "label"))
+            writer.write(image_example([0.0] * 64, 1))
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # one flipped byte: the record's CRC no longer matches
     path.write_bytes(bytes(raw))

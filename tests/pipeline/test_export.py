@@ -63,8 +63,11 @@ def test_kfp_sdk_loads_the_spec(cli, tmp_path):
 
 
 def test_airflow_dag_source_embeds_config_and_schedule(tmp_path):
+    from pipeline.tasks import prepare
+
     config = load_config(overrides=[f"output_root={tmp_path}", "train.train_steps=42"])
-    source = airflow.render_dag(config, cron="0 3 * * *")
+    task = prepare(config).task
+    source = airflow.render_dag(config, task, cron="0 3 * * *")
     tree = ast.parse(source)  # valid Python
     assert "'schedule_interval': '0 3 * * *'" in source.replace('"', "'")
     assert '"catchup": False' in source and '"max_active_runs": 1' in source
@@ -76,7 +79,7 @@ def test_airflow_dag_source_embeds_config_and_schedule(tmp_path):
 
     embedded = config_from_data(yaml.safe_load(config_node.value.args[0].value))
     assert embedded.train.train_steps == 42 and embedded.root == config.root
-    every = airflow.render_dag(config, every="6h")
+    every = airflow.render_dag(config, task, every="6h")
     assert "datetime.timedelta(seconds=21600)" in every
 
 

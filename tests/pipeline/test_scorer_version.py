@@ -1,7 +1,7 @@
 """The GAN's scorer is named by version in the Evaluator's properties (its cache key)."""
 
 from pipeline.config import CONFIG_DIR, load_config
-from pipeline.pipeline import scorer_model_dir
+from pipeline.evaluation import scorer_model_dir
 
 
 def test_a_newer_scorer_version_changes_the_evaluator_property(tmp_path):

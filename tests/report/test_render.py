@@ -4,11 +4,10 @@ warning."""
 
 from __future__ import annotations
 
-import types
-
 import pytest
 
 from dlpipe.files import write_atomically
+from models.tasks.spec import TABULAR_CLASSIFICATION, TEXT_CLASSIFICATION, Task
 from pipeline.config import load_config
 from pipeline.report import model_card, plots, render, samples
 from pipeline.report.evaluation import class_metrics
@@ -59,8 +58,8 @@ def _write_examples(path, examples) -> None:
 
 
 def test_text_task_samples_are_texts(tmp_path):
-    task = types.ModuleType("text_task")
-    task.TEXT_KEY, task.LABEL_KEY, task.CLASS_NAMES = "review", "label", ("neg", "pos")
+    task = Task(kind=TEXT_CLASSIFICATION, label="label", label_dtype="int",
+                classes=("neg", "pos"), class_keys=("0", "1"), text="review")
     _write_examples(tmp_path / "Split-eval" / "data.gz", [
         {"review": b"<b>great</b> film", "label": 1},
         {"label": 0},  # no text: skipped and counted
@@ -79,8 +78,9 @@ def test_text_task_samples_are_texts(tmp_path):
 
 
 def test_tabular_task_samples_are_rows(tmp_path):
-    task = types.ModuleType("tabular_task")
-    task.LABEL_KEY = "species"
+    task = Task(kind=TABULAR_CLASSIFICATION, label="species", label_dtype="int",
+                classes=("Adelie", "Chinstrap", "Gentoo"), class_keys=("0", "1", "2"),
+                numeric=("bill_mm",), categorical=("island",))
     _write_examples(tmp_path / "Split-eval" / "data.gz", [
         {"bill_mm": 39.1, "island": b"Torgersen", "species": 0},
         {"bill_mm": 46.5, "species": 2},
@@ -89,7 +89,7 @@ def test_tabular_task_samples_are_rows(tmp_path):
     assert got.kind == "rows"
     assert got.columns == ["bill_mm", "island"]
     assert got.rows == [["39.1", "Torgersen"], ["46.5", "(missing)"]]
-    assert got.labels == ["0", "2"]
+    assert got.labels == ["Adelie", "Gentoo"]  # class ids shown as their class names
     facts = _empty_facts()
     facts.samples = got
     doc = parse(_render(facts, tmp_path))
@@ -98,7 +98,7 @@ def test_tabular_task_samples_are_rows(tmp_path):
 
 def test_class_metrics_from_a_confusion_matrix():
     confusion = ConfusionMatrix(["a", "b"], [[8.0, 2.0], [0.0, 5.0]], "test")
-    rows = class_metrics({"0": 0.8, "1": 1.0}, confusion)
+    rows = class_metrics({"a": 0.8, "b": 1.0}, confusion)
     a, b = rows
     assert (a.label, a.accuracy, a.support, a.recall, a.precision) == ("a", 0.8, 10, 0.8, 1.0)
     assert a.f1 == pytest.approx(2 * 0.8 / 1.8)

@@ -41,7 +41,7 @@ def test_schedule_and_metadata_config_keys_are_checked_at_load():
     with pytest.raises(ConfigError, match="gs://"):
         load_config(overrides=["beam.runner=DataflowRunner", "beam.project=p",
                                "beam.region=r", "beam.temp_location=/tmp"])
-    with pytest.raises(ConfigError, match="only with ingest.kind='tfrecord'"):
+    with pytest.raises(ConfigError, match="only with ingest.kind 'tfrecord'"):
         load_config(overrides=["ingest.path=/data/span-{SPAN}"])
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import DLPIPE, REPO, run_cli
-from tests.test_e2e_spans import FAST, versions, write_span
+from tests.e2e.test_spans import FAST, versions, write_span
 
 
 class Scheduler:

@@ -16,7 +16,7 @@ from serving.config import ServedModel
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """SavedModels exported once per session: two digits versions, regress, multi-IO."""
-    from serving import testing
+    from tests import model_fixtures as testing
 
     root = tmp_path_factory.mktemp("exports")
     return {
@@ -30,7 +30,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def serving_root(tmp_path_factory: pytest.TempPathFactory, exports: dict[str, Path]) -> Path:
     """A serving root: digits versions 1 and 2 (labels), regress v1, multi v1, models.config."""
-    from serving.testing import publish_version
+    from tests.model_fixtures import publish_version
 
     root = tmp_path_factory.mktemp("serving_root")
     publish_version(root / "digits", 1, exports["digits_a"])

@@ -142,7 +142,12 @@ def test_classify_merges_the_context_into_each_example(rest_url: str, exports) -
     assert with_context.status_code == 200, with_context.text
     plain = _post(f"{rest_url}/v1/models/digits:classify",
                   {"signature_name": "classify", "examples": [{"image": flat}]})
-    assert with_context.json()["results"] == plain.json()["results"] * 2
+    # Same classes in the same order; scores equal up to float32 rounding (a batch of 2 and
+    # a batch of 1 may take different kernels).
+    got, want = with_context.json()["results"], plain.json()["results"] * 2
+    assert [[c for c, _ in r] for r in got] == [[c for c, _ in r] for r in want]
+    np.testing.assert_allclose([[s for _, s in r] for r in got],
+                               [[s for _, s in r] for r in want], rtol=1e-5, atol=1e-6)
 
 
 def test_regress(rest_url: str) -> None:

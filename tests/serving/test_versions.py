@@ -15,7 +15,7 @@ import requests
 from serving.config import ServedModel
 from serving.core import CoreOptions, ServerCore
 from serving.errors import ServingError
-from serving.testing import publish_version
+from tests.model_fixtures import publish_version
 from tests.serving.conftest import digit_images, saved_model_call
 
 POLL = 0.1

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import one_line_error
-from tests.e2e_helpers import dlpipe_run, node_states
+from tests.e2e.helpers import dlpipe_run, node_states
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def test_tuner_result_reaches_the_trained_model(cli, tmp_path):
 def test_search_space_key_must_be_a_builder_parameter(cli, tmp_path):
     result = cli("run", "--set", f"output_root={tmp_path}", "--set", "tune.enabled=true",
                  "--set", "tune.search_space={units: [8, 16]}")
-    one_line_error(result, 2, "train.hparams.units", "dense_units")
+    one_line_error(result, 2, "tune.search_space.units", "dense_units")
 
 
 def test_tuner_is_refused_for_a_generative_task(cli, tmp_path):
@@ -52,4 +52,4 @@ def test_tuner_is_refused_for_a_generative_task(cli, tmp_path):
     result = cli("run", "--config", str(CONFIG_DIR / "digits_vae.yaml"), "--set",
                  f"output_root={tmp_path}", "--set", "tune.enabled=true", "--set",
                  "tune.search_space={latent_dim: [4, 8]}")
-    one_line_error(result, 2, "tune.enabled", "classifier tasks")
+    one_line_error(result, 2, "tune.enabled", "classification and regression kinds")

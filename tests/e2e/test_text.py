@@ -21,10 +21,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.text import features
+from dlpipe import contract
+from dlpipe.examples import feature_values
+from models.tasks.export import TOKEN_IDS, TOKENIZE_SIGNATURE, VOCAB_FILE
 from pipeline.config import CONFIG_DIR
 from tests.conftest import one_line_error
-from tests.e2e_helpers import dlpipe_run, node_states
+from tests.e2e.helpers import dlpipe_run, eval_records, node_states, run_task
 
 EXPECTED_NODES = {
     "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "ValidationGate",
@@ -34,15 +36,12 @@ EXPECTED_NODES = {
 COMPLETE = 3  # ml_metadata Execution.State
 
 
-def eval_reviews(config) -> tuple[list[bytes], np.ndarray]:
-    """The held-out eval split CsvExampleGen wrote: raw review texts and labels."""
-    files = sorted(config.pipeline_root.glob("CsvExampleGen/examples/*/Split-eval/*"))
-    assert files, "CsvExampleGen wrote no eval split"
+def eval_reviews(config, task) -> tuple[list[bytes], np.ndarray]:
+    """The held-out eval split CsvExampleGen wrote: raw review texts and class ids."""
     texts, labels = [], []
-    for record in tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP"):
-        feature = tf.train.Example.FromString(record.numpy()).features.feature
-        texts.append(feature[features.TEXT_KEY].bytes_list.value[0])
-        labels.append(feature[features.LABEL_KEY].int64_list.value[0])
+    for example in eval_records(config):
+        texts.append(feature_values(example, task.text)[0])
+        labels.append(task.class_keys.index(str(feature_values(example, task.label)[0])))
     return texts, np.array(labels)
 
 
@@ -64,10 +63,11 @@ def test_text_lstm_end_to_end(cli, tmp_path):
     assert f"pushed:   version 1 -> {version_dir}" in result.stdout
 
     # TFMA scored `classify` on the eval split; `serving_default` on the raw reviews agrees.
-    texts, labels = eval_reviews(config)
+    task = run_task(config, run_id)
+    texts, labels = eval_reviews(config, task)
     loaded = tf.saved_model.load(str(version_dir))
-    served = loaded.signatures[features.SERVING_SIGNATURE](text=tf.constant(texts))
-    accuracy = float(np.mean(served[features.CLASS_ID].numpy() == labels))
+    served = loaded.signatures[contract.SERVING_SIGNATURE](text=tf.constant(texts))
+    accuracy = float(np.mean(served[contract.CLASS_ID_OUTPUT].numpy() == labels))
     tfma_accuracy = float(re.search(r"sparse_categorical_accuracy (\d\.\d+)", result.stdout)[1])
     assert accuracy == pytest.approx(tfma_accuracy, abs=1e-4)
     assert accuracy >= config.evaluate.min_accuracy
@@ -85,24 +85,26 @@ def test_text_lstm_end_to_end(cli, tmp_path):
         server.stop()
     assert answer.status_code == 200, answer.text
     (prediction,) = answer.json()["predictions"]
-    assert len(prediction[features.PROBABILITIES]) == features.NUM_CLASSES
-    assert sum(prediction[features.PROBABILITIES]) == pytest.approx(1.0, abs=1e-5)
-    assert prediction[features.CLASS_ID] == int(np.argmax(prediction[features.PROBABILITIES]))
+    assert len(prediction[contract.PROBABILITIES_OUTPUT]) == task.num_classes
+    assert sum(prediction[contract.PROBABILITIES_OUTPUT]) == pytest.approx(1.0, abs=1e-5)
+    class_id = int(np.argmax(prediction[contract.PROBABILITIES_OUTPUT]))
+    assert prediction[contract.CLASS_ID_OUTPUT] == class_id
+    assert prediction[contract.CLASS_NAME_OUTPUT] == task.classes[class_id]
 
     # Edge: float32 TFLite, builtin ops only, equal to the SavedModel's `edge` on token ids.
     edge_dir = config.edge_root / config.push.model_name / "1"
     metadata = json.loads((edge_dir / "metadata.json").read_text())
     assert metadata["needs_flex"] is False
-    assert metadata["input"]["name"] == features.TOKEN_IDS
+    assert metadata["input"]["name"] == TOKEN_IDS
     assert metadata["input"]["dtype"] == "int32"
     for fmt, entry in metadata["formats"].items():
         if entry["file"].endswith(".tflite"):
             assert not [op for op in entry["ops"] if "flex" in op.lower()], (fmt, entry["ops"])
-    token_ids = loaded.signatures[features.TOKENIZE_SIGNATURE](
-        text=tf.constant(texts))[features.TOKEN_IDS].numpy()
-    reference = loaded.signatures[features.EDGE_SIGNATURE](
-        token_ids=tf.constant(token_ids))[features.PROBABILITIES].numpy()
-    np.testing.assert_allclose(reference, served[features.PROBABILITIES].numpy(), atol=1e-5)
+    token_ids = loaded.signatures[TOKENIZE_SIGNATURE](
+        text=tf.constant(texts))[TOKEN_IDS].numpy()
+    reference = loaded.signatures[contract.EDGE_SIGNATURE](
+        token_ids=tf.constant(token_ids))[contract.PROBABILITIES_OUTPUT].numpy()
+    np.testing.assert_allclose(reference, served[contract.PROBABILITIES_OUTPUT].numpy(), atol=1e-5)
     interpreter = Interpreter(model_path=str(edge_dir / metadata["formats"]["float32"]["file"]))
     interpreter.allocate_tensors()
     inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -112,21 +114,20 @@ def test_text_lstm_end_to_end(cli, tmp_path):
         np.testing.assert_allclose(interpreter.get_tensor(outp["index"])[0], want, atol=1e-4)
 
     # The vocabulary ships beside the edge model: line n is the token of id n.
-    vocab = (edge_dir / features.VOCAB_FILE).read_text().split("\n")[:-1]
-    assert vocab[:2] == list(features.RESERVED_TOKENS)
-    assert (edge_dir / features.VOCAB_FILE).read_bytes() == (
-        version_dir / "assets.extra" / features.VOCAB_FILE).read_bytes()
+    vocab = (edge_dir / VOCAB_FILE).read_text().split("\n")[:-1]
+    assert vocab[:2] == ["[PAD]", "[UNK]"]
+    assert (edge_dir / VOCAB_FILE).read_bytes() == (
+        version_dir / "assets.extra" / VOCAB_FILE).read_bytes()
     assert metadata["input"]["range"] == [0, len(vocab) - 1]
     assert token_ids.max() < len(vocab)
-    assert (edge_dir / "labels.txt").read_text().split() == list(features.CLASS_NAMES)
+    assert (edge_dir / "labels.txt").read_text().split() == list(task.classes)
 
 
 def test_text_config_on_the_digits_fails_before_training(cli, tmp_path):
     result = cli("run", "--config", str(CONFIG_DIR / "imdb_lstm.yaml"),
                  "--set", f"output_root={tmp_path}", "--set", "ingest.kind=sklearn_digits")
-    one_line_error(result, 1, "reads text (feature 'text')",
-                   "ingest.kind='sklearn_digits' provides tf.Example TFRecords",
-                   "Expected a text dataset")
+    one_line_error(result, 2, "task.kind", "reads text",
+                   "ingest.kind='sklearn_digits' provides images")
     assert not (tmp_path / "pipeline").exists()
 
 
@@ -137,5 +138,6 @@ def test_csv_without_the_text_column_fails_before_training(cli, tmp_path):
     result = cli("run", "--config", str(CONFIG_DIR / "imdb_lstm.yaml"),
                  "--set", f"output_root={tmp_path / 'out'}", "--set", "ingest.kind=csv",
                  "--set", f"ingest.path={data}")
-    one_line_error(result, 1, "reviews.csv has no column 'text'")
+    one_line_error(result, 2, "'task.text' names text feature 'text'",
+                   "Expected one of: label, review")
     assert not (tmp_path / "out" / "pipeline").exists()

@@ -17,10 +17,10 @@ import pytest
 import tensorflow as tf
 
 from components.pusher.push import versions
-from models.digits import features
-from pipeline import ingest
+from dlpipe import contract
+from dlpipe.examples import image_example, write_records
 from pipeline.config import load_config
-from tests.e2e_helpers import dlpipe_run, eval_split, node_states
+from tests.e2e.helpers import dlpipe_run, eval_split, node_states, run_task
 
 pytestmark = pytest.mark.e2e
 
@@ -68,28 +68,33 @@ def test_cold_run_executes_every_component_blesses_and_pushes(first):
 
 
 def test_pushed_model_serves_raw_pixels_and_tf_examples(first):
-    _, _, config = first
+    _, run_id, config = first
     version_dir = config.serving_model_dir / "1"
     assert versions(config.serving_model_dir) == [1]
     loaded = tf.saved_model.load(str(version_dir))
-    assert {features.SERVING_SIGNATURE, features.EXAMPLES_SIGNATURE,
-            features.EDGE_SIGNATURE} <= set(loaded.signatures)
+    assert {contract.SERVING_SIGNATURE, contract.CLASSIFY_SIGNATURE,
+            contract.EDGE_SIGNATURE} <= set(loaded.signatures)
 
-    images, labels = eval_split(config)
-    serve = loaded.signatures[features.SERVING_SIGNATURE]
+    task = run_task(config, run_id)
+    images, labels = eval_split(config, task)
+    serve = loaded.signatures[contract.SERVING_SIGNATURE]
     out = serve(image=tf.constant(images, tf.float32))
-    accuracy = float(np.mean(out[features.CLASS_ID].numpy() == labels))
+    accuracy = float(np.mean(out[contract.CLASS_ID_OUTPUT].numpy() == labels))
     assert accuracy >= 0.90, accuracy
+    class_ids = out[contract.CLASS_ID_OUTPUT].numpy()
     np.testing.assert_array_equal(
-        np.argmax(out[features.PROBABILITIES].numpy(), axis=1), out[features.CLASS_ID].numpy())
+        np.argmax(out[contract.PROBABILITIES_OUTPUT].numpy(), axis=1), class_ids)
+    # serving_default names the class too (the label's values, sorted: "0".."9").
+    assert [n.decode() for n in out[contract.CLASS_NAME_OUTPUT].numpy()] == [
+        task.classes[i] for i in class_ids]
 
     # The tf.Example signature gives the same answers and is a Classify signature.
-    serialized = [ingest.image_example(img.reshape(-1), 0, features.IMAGE_KEY, "unused")
+    serialized = [image_example(img.reshape(-1), 0, task.image, "unused")
                   for img in images[:16]]
-    classified = loaded.signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(serialized))
+    classified = loaded.signatures[contract.CLASSIFY_SIGNATURE](inputs=tf.constant(serialized))
     np.testing.assert_allclose(classified["scores"].numpy(),
-                               out[features.PROBABILITIES].numpy()[:16], atol=1e-6)
-    assert classified["classes"].numpy()[0].tolist() == [c.encode() for c in features.CLASS_NAMES]
+                               out[contract.PROBABILITIES_OUTPUT].numpy()[:16], atol=1e-6)
+    assert classified["classes"].numpy()[0].tolist() == [str(d).encode() for d in range(10)]
     from tensorflow.core.protobuf import saved_model_pb2
 
     meta = saved_model_pb2.SavedModel.FromString(
@@ -104,13 +109,13 @@ def test_pushed_model_answers_over_rest_and_grpc(first):
     from serving.config import read_models_config
     from serving.server import ModelServer, ServerOptions
 
-    _, _, config = first
+    _, run_id, config = first
     models_config = config.serving_root / "models.config"
     assert [c.name for c in read_models_config(models_config).model_config_list.config] == [
         config.push.model_name]
     for name in ("docker-compose.yml", "batching_parameters.pbtxt", "monitoring.config"):
         assert (config.serving_root / name).is_file(), name
-    images, labels = eval_split(config)
+    images, labels = eval_split(config, run_task(config, run_id))
     images, labels = images[:64], labels[:64]
     server = ModelServer(ServerOptions(
         grpc_port=0, rest_port=0, model_config_file=str(models_config))).start()
@@ -134,13 +139,13 @@ def test_edge_files_pushed_beside_the_served_version(first):
 
     from ai_edge_litert.interpreter import Interpreter
 
-    _, _, config = first
+    _, run_id, config = first
     edge_dir = config.edge_root / config.push.model_name / "1"
     metadata = json.loads((edge_dir / "metadata.json").read_text())
     assert set(metadata["formats"]) == set(config.edge.formats)
     assert not metadata["needs_flex"]
-    assert (edge_dir / "labels.txt").read_text().split() == list(features.CLASS_NAMES)
-    images, labels = eval_split(config)
+    assert (edge_dir / "labels.txt").read_text().split() == [str(d) for d in range(10)]
+    images, labels = eval_split(config, run_task(config, run_id))
     interpreter = Interpreter(model_path=str(edge_dir / metadata["formats"]["int8"]["file"]))
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -181,11 +186,11 @@ def test_planted_anomalies_stop_the_run_before_transform(cli, root, first, tmp_p
         if i % 50 == 0:
             label = 42  # out of the label domain 0..9
         example = tf.train.Example.FromString(
-            ingest.image_example(image.reshape(-1), label, "image", "label"))
+            image_example(image.reshape(-1), label))
         if i % 50 == 1:
             del example.features.feature["image"]  # a missing feature
         records.append(example.SerializeToString())
-    ingest.write_tfrecords(tmp_path / "bad.tfrecord.gz", records)
+    write_records(tmp_path / "bad.tfrecord.gz", records)
 
     result, run_id, config = dlpipe_run(
         cli, root, "ingest.kind=tfrecord", f"ingest.path={tmp_path}")

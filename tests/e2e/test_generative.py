@@ -22,10 +22,10 @@ import pytest
 import tensorflow as tf
 
 from components.pusher.push import versions
-from models.digits import features
 from pipeline.config import CONFIG_DIR
 from tests.conftest import one_line_error, run_cli
-from tests.e2e_helpers import dlpipe_run, eval_split, node_states
+from tests.e2e.helpers import dlpipe_run, eval_split, node_states, run_task
+from tests.generative_helpers import IMAGE_SHAPE, IMAGE_SIZE, PIXEL_MAX
 
 pytestmark = pytest.mark.e2e
 
@@ -60,11 +60,10 @@ def gan_run(root):
 
 def _train_mean_image(config) -> np.ndarray:
     files = sorted(config.pipeline_root.glob("*ExampleGen/examples/*/Split-train/*"))
-    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([features.IMAGE_SIZE], tf.float32)}
+    spec = {"image": tf.io.FixedLenFeature([IMAGE_SIZE], tf.float32)}
     ds = tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
-    images = np.stack([tf.io.parse_single_example(r, spec)[features.IMAGE_KEY].numpy()
-                       for r in ds])
-    return images.mean(axis=0).reshape(features.IMAGE_SHAPE)
+    images = np.stack([tf.io.parse_single_example(r, spec)["image"].numpy() for r in ds])
+    return images.mean(axis=0).reshape(IMAGE_SHAPE)
 
 
 def _completed_blessed_pushed(run) -> None:
@@ -125,8 +124,8 @@ def test_vae_report_and_model_card(vae_run):
 
 
 def test_vae_reconstructs_held_out_digits_better_than_the_mean_image(vae_run):
-    _, _, config = vae_run
-    images, _ = eval_split(config)
+    _, run_id, config = vae_run
+    images, _ = eval_split(config, run_task(config, run_id))
     loaded = tf.saved_model.load(str(config.serving_model_dir / "1"))
     reconstruction = loaded.signatures["serving_default"](
         image=tf.constant(images, tf.float32))["image"].numpy()
@@ -139,8 +138,8 @@ def test_vae_reconstructs_held_out_digits_better_than_the_mean_image(vae_run):
 def test_vae_encode_and_decode_answer_over_rest_and_grpc(vae_run):
     from serving.client import GrpcClient, RestClient
 
-    _, _, config = vae_run
-    images, _ = eval_split(config)
+    _, run_id, config = vae_run
+    images, _ = eval_split(config, run_task(config, run_id))
     images = images[:8].astype(np.float32)
     loaded = tf.saved_model.load(str(config.serving_model_dir / "1"))
     want_z = loaded.signatures["encode"](image=tf.constant(images))["z_mean"].numpy()
@@ -153,8 +152,8 @@ def test_vae_encode_and_decode_answer_over_rest_and_grpc(vae_run):
         np.testing.assert_allclose(z, want_z, atol=1e-5)
         decoded = rest.predict(name, instances=z.tolist(), signature_name="decode")
         rest_images = np.array(decoded["predictions"], dtype=np.float32)
-        assert rest_images.shape == (8, *features.IMAGE_SHAPE)
-        assert 0.0 <= rest_images.min() and rest_images.max() <= features.PIXEL_MAX
+        assert rest_images.shape == (8, *IMAGE_SHAPE)
+        assert 0.0 <= rest_images.min() and rest_images.max() <= PIXEL_MAX
         grpc = GrpcClient(port=server.grpc_port)
         out = grpc.predict(name, {"z": z}, signature_name="decode")
         np.testing.assert_allclose(out["image"], rest_images, atol=1e-5)
@@ -173,7 +172,7 @@ def test_vae_edge_decoder_matches_the_saved_model(vae_run):
     loaded = tf.saved_model.load(str(config.serving_model_dir / "1"))
     want = loaded.signatures["decode"](z=tf.constant(z))["image"].numpy()
     got = _tflite(edge_dir / metadata["formats"]["float32"]["file"], z)
-    np.testing.assert_allclose(got * features.PIXEL_MAX, want, atol=1e-4)  # edge: [0, 1]
+    np.testing.assert_allclose(got * PIXEL_MAX, want, atol=1e-4)  # edge: [0, 1]
 
 
 def test_worse_vae_is_not_blessed_against_the_mean_image_and_the_blessed_model(root, vae_run):
@@ -232,8 +231,8 @@ def test_gan_generator_answers_noise_over_rest_and_grpc(gan_run):
         rest = RestClient(port=server.rest_port)
         images = np.array(rest.predict(name, instances=noise.tolist())["predictions"],
                           dtype=np.float32)
-        assert images.shape == (4, *features.IMAGE_SHAPE)
-        assert 0.0 <= images.min() and images.max() <= features.PIXEL_MAX
+        assert images.shape == (4, *IMAGE_SHAPE)
+        assert 0.0 <= images.min() and images.max() <= PIXEL_MAX
         grpc = GrpcClient(port=server.grpc_port)
         out = grpc.predict(name, {"noise": noise}, signature_name="generate")
         np.testing.assert_allclose(out["image"], images, atol=1e-5)
@@ -244,7 +243,7 @@ def test_gan_generator_answers_noise_over_rest_and_grpc(gan_run):
     edge_dir = config.edge_root / name / "1"
     metadata = json.loads((edge_dir / "metadata.json").read_text())
     got = _tflite(edge_dir / metadata["formats"]["float32"]["file"], noise)
-    np.testing.assert_allclose(got * features.PIXEL_MAX, images, atol=1e-4)
+    np.testing.assert_allclose(got * PIXEL_MAX, images, atol=1e-4)
 
 
 def test_gan_without_its_scorer_fails_before_anything_runs(tmp_path):

@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from models.digits import features
+from dlpipe import contract
+from dlpipe.examples import image_example, write_records
 from tests.conftest import one_line_error
-from tests.e2e_helpers import dlpipe_run, eval_split
+from tests.e2e.helpers import dlpipe_run, eval_split, run_task
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +33,26 @@ def image_folder(tmp_path_factory):
 
 @pytest.mark.e2e
 def test_image_folder_end_to_end(cli, tmp_path, image_folder):
-    result, _, config = dlpipe_run(
+    """An image folder resized, as asked, to 16x16: the shape the served model reads."""
+    result, run_id, config = dlpipe_run(
         cli, tmp_path, "ingest.kind=image_folder", f"ingest.path={image_folder}",
-        "validate.schema_file=", "edge.formats=[float32]", "train.train_steps=200",
+        "task.image_shape=[16,16,1]", "validate.schema_file=", "edge.formats=[float32]",
+        "train.train_steps=200",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1797 examples" in result.stdout
     assert re_search(r"ImageFolderExampleGen\s+executed", result.stdout)
     assert "SchemaGen" in result.stdout and "blessed:  yes" in result.stdout
-    images, labels = eval_split(config)
+    task = run_task(config, run_id)
+    assert task.image_shape == (16, 16, 1) and task.resize
+    assert task.classes == tuple(str(d) for d in range(10))  # the subfolders' names
+    images, labels = eval_split(config, task)
     assert images.max() > 16  # the folder's 0..255 grey levels, not the bundled 0..16
     loaded = tf.saved_model.load(str(config.serving_model_dir / "1"))
-    out = loaded.signatures[features.SERVING_SIGNATURE](image=tf.constant(images, tf.float32))
-    assert float(np.mean(out[features.CLASS_ID].numpy() == labels)) >= 0.90
+    serve = loaded.signatures[contract.SERVING_SIGNATURE]
+    assert serve.structured_input_signature[1]["image"].shape.as_list() == [None, 16, 16, 1]
+    out = serve(image=tf.constant(images, tf.float32))
+    assert float(np.mean(out[contract.CLASS_ID_OUTPUT].numpy() == labels)) >= 0.90
     # The edge metadata tells apps the raw range of this data (PNG grey levels), not 0..16.
     metadata = json.loads((config.edge_root / "digits" / "1" / "metadata.json").read_text())
     assert metadata["input"]["range"] == [0.0, 255.0]
@@ -56,10 +64,18 @@ def re_search(pattern: str, text: str):
     return re.search(pattern, text)
 
 
-def test_image_shape_that_does_not_fit_the_task(cli, tmp_path, image_folder):
-    result = cli("run", "--set", f"output_root={tmp_path}", "--set", "ingest.kind=image_folder",
-                 "--set", f"ingest.path={image_folder}", "--set", "ingest.image_shape=[16,16,1]")
-    one_line_error(result, 1, "gives images of 256 values", "reads images of shape (8, 8)")
+def test_image_shape_that_does_not_fit_the_task(cli, tmp_path):
+    """TFRecord images are never resized: a shape that does not fit is refused at once."""
+    from sklearn.datasets import load_digits
+
+    data = tmp_path / "data"
+    digits = load_digits()
+    write_records(data / "digits.tfrecord.gz", (
+        image_example(image.reshape(-1), label)
+        for image, label in zip(digits.images[:50], digits.target[:50], strict=True)))
+    result = cli("run", "--set", f"output_root={tmp_path}", "--set", "ingest.kind=tfrecord",
+                 "--set", f"ingest.path={data}", "--set", "task.image_shape=[16,16,1]")
+    one_line_error(result, 2, "task.image_shape", "256 values", "holds 64 values")
     assert not (tmp_path / "serving").exists() or not any((tmp_path / "serving").iterdir())
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.digits import features
+from dlpipe import contract
 from pipeline.config import CONFIG_DIR
-from tests.e2e_helpers import dlpipe_run, eval_split
+from tests.e2e.helpers import dlpipe_run, eval_split, run_task
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +25,17 @@ pytestmark = pytest.mark.e2e
 def test_sequence_model_end_to_end(cli, tmp_path, model):
     from ai_edge_litert.interpreter import Interpreter
 
-    result, _, config = dlpipe_run(cli, tmp_path, config_file=CONFIG_DIR / f"digits_{model}.yaml")
+    result, run_id, config = dlpipe_run(
+        cli, tmp_path, config_file=CONFIG_DIR / f"digits_{model}.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "blessed:  yes" in result.stdout
     version_dir = config.serving_model_dir / "1"
     assert (version_dir / "saved_model.pb").is_file()
 
-    images, labels = eval_split(config)
+    images, labels = eval_split(config, run_task(config, run_id))
     loaded = tf.saved_model.load(str(version_dir))
-    out = loaded.signatures[features.SERVING_SIGNATURE](image=tf.constant(images, tf.float32))
-    accuracy = float(np.mean(out[features.CLASS_ID].numpy() == labels))
+    out = loaded.signatures[contract.SERVING_SIGNATURE](image=tf.constant(images, tf.float32))
+    accuracy = float(np.mean(out[contract.CLASS_ID_OUTPUT].numpy() == labels))
     assert accuracy >= 0.90, (model, accuracy)
 
     edge_dir = config.edge_root / config.push.model_name / "1"
@@ -49,4 +50,4 @@ def test_sequence_model_end_to_end(cli, tmp_path, model):
     interpreter.set_tensor(inp["index"], images[:1].astype(np.float32))
     interpreter.invoke()
     np.testing.assert_allclose(interpreter.get_tensor(outp["index"])[0],
-                               out[features.PROBABILITIES].numpy()[0], atol=1e-4)
+                               out[contract.PROBABILITIES_OUTPUT].numpy()[0], atol=1e-4)

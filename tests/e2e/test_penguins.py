@@ -18,9 +18,9 @@ import pytest
 import requests
 import tensorflow as tf
 
-from models.penguins import features
+from dlpipe import contract
 from pipeline.config import CONFIG_DIR
-from tests.e2e_helpers import dlpipe_run, node_states
+from tests.e2e.helpers import dlpipe_run, eval_table, node_states, run_task, serving_inputs
 
 pytestmark = pytest.mark.e2e
 
@@ -44,34 +44,33 @@ def run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def eval_rows(run) -> tuple[list[bytes], dict[str, np.ndarray], np.ndarray]:
-    """The held-out eval split ExampleGen wrote: serialized examples, serving_default's
-    columns (NaN / "" where a value is missing) and the labels."""
+def task(run):
+    _, run_id, config = run
+    return run_task(config, run_id)
+
+
+@pytest.fixture(scope="module")
+def eval_rows(run, task) -> tuple[list[bytes], dict[str, np.ndarray], np.ndarray]:
+    """The held-out eval split: serialized examples, serving_default's columns (NaN / ""
+    where a value is missing) and the class ids of the species."""
     _, _, config = run
-    files = sorted(config.pipeline_root.glob("CsvExampleGen/examples/*/Split-eval/*"))
-    assert files, "ExampleGen wrote no eval split"
-    serialized = [r.numpy() for r in tf.data.TFRecordDataset([str(f) for f in files],
-                                                            compression_type="GZIP")]
-    columns: dict[str, list] = {k: [] for k in features.FEATURE_KEYS}
-    labels = []
-    for record in serialized:
-        feats = tf.train.Example.FromString(record).features.feature
-        for key in features.CATEGORICAL_KEYS:
-            values = feats[key].bytes_list.value
-            columns[key].append(values[0].decode() if values else features.MISSING_STRING)
-        for key in features.NUMERIC_KEYS:
-            values = feats[key].float_list.value or feats[key].int64_list.value
-            columns[key].append(float(values[0]) if values else features.MISSING_NUMBER)
-        labels.append(feats[features.LABEL_KEY].int64_list.value[0])
-    arrays = {k: np.asarray(v, dtype=object if k in features.CATEGORICAL_KEYS else np.float32)
-              for k, v in columns.items()}
-    return serialized, arrays, np.asarray(labels)
+    serialized, columns, labels = eval_table(config, task)
+    return serialized, columns, np.asarray([task.classes.index(s) for s in labels])
 
 
 @pytest.fixture(scope="module")
 def loaded(run):
     _, _, config = run
     return tf.saved_model.load(str(config.serving_model_dir / "1"))
+
+
+def test_the_task_is_resolved_from_the_data(task):
+    """Species are strings in the CSV; classes are their sorted names; the rule types the
+    columns: strings categorical, measurements numeric; year ignored by the config."""
+    assert task.classes == ("Adelie", "Chinstrap", "Gentoo")
+    assert set(task.categorical) == {"island", "sex"}
+    assert set(task.numeric) == {"bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                                 "body_mass_g"}
 
 
 def test_run_executes_every_component_blesses_and_pushes(run):
@@ -89,36 +88,35 @@ def test_run_executes_every_component_blesses_and_pushes(run):
     assert "Palmer penguins" in card and "`island`" in card and "`transform_features`" in card
 
 
-def test_held_out_accuracy_with_missing_values(loaded, eval_rows):
+def test_held_out_accuracy_with_missing_values(loaded, task, eval_rows):
     serialized, columns, labels = eval_rows
     incomplete = sum(
         1 for i in range(len(labels))
-        if any(columns[k][i] == "" for k in features.CATEGORICAL_KEYS)
-        or any(math.isnan(columns[k][i]) for k in features.NUMERIC_KEYS)
+        if any(columns[k][i] == "" for k in task.categorical)
+        or any(math.isnan(columns[k][i]) for k in task.numeric)
     )
     assert incomplete > 0, "the eval split should hold rows with missing values"
-    out = loaded.signatures[features.SERVING_SIGNATURE](
-        **{k: tf.constant(v.tolist() if v.dtype == object else v) for k, v in columns.items()})
-    predicted = out[features.CLASS_ID].numpy()
+    out = loaded.signatures[contract.SERVING_SIGNATURE](**serving_inputs(columns))
+    predicted = out[contract.CLASS_ID_OUTPUT].numpy()
     accuracy = float(np.mean(predicted == labels))
     print(f"penguins held-out accuracy: {accuracy:.4f} on {len(labels)} rows "
           f"({incomplete} with missing values)")
     assert accuracy >= 0.95, accuracy
     # The Classify signature (TFMA's) reads the same rows as tf.Examples: same answers.
-    scores = loaded.signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(serialized))
+    scores = loaded.signatures[contract.CLASSIFY_SIGNATURE](inputs=tf.constant(serialized))
     np.testing.assert_allclose(scores["scores"].numpy(),
-                               out[features.PROBABILITIES].numpy(), atol=1e-6)
+                               out[contract.PROBABILITIES_OUTPUT].numpy(), atol=1e-6)
 
 
-def test_feature_dict_in_process_and_over_rest(run, loaded):
+def test_feature_dict_in_process_and_over_rest(run, task, loaded):
     from serving.server import ModelServer, ServerOptions
 
     _, _, config = run
     inputs = {k: tf.constant([v]) for k, v in ROW.items()}
-    want = loaded.signatures[features.SERVING_SIGNATURE](**inputs)
-    probabilities = want[features.PROBABILITIES].numpy()[0]
+    want = loaded.signatures[contract.SERVING_SIGNATURE](**inputs)
+    probabilities = want[contract.PROBABILITIES_OUTPUT].numpy()[0]
     assert math.isclose(float(probabilities.sum()), 1.0, rel_tol=1e-5)
-    assert features.CLASS_NAMES[int(want[features.CLASS_ID].numpy()[0])] == "Gentoo"
+    assert want[contract.CLASS_NAME_OUTPUT].numpy()[0] == b"Gentoo"
 
     server = ModelServer(ServerOptions(
         grpc_port=0, rest_port=0, host="127.0.0.1", model_name=config.push.model_name,
@@ -133,30 +131,33 @@ def test_feature_dict_in_process_and_over_rest(run, loaded):
         predictions = resp.json()["predictions"]
     finally:
         server.stop()
-    np.testing.assert_allclose(predictions[0][features.PROBABILITIES], probabilities, atol=1e-6)
-    assert predictions[0][features.CLASS_ID] == int(want[features.CLASS_ID].numpy()[0])
-    assert features.CLASS_NAMES[predictions[1][features.CLASS_ID]] == "Gentoo"
+    np.testing.assert_allclose(predictions[0][contract.PROBABILITIES_OUTPUT], probabilities,
+                               atol=1e-6)
+    assert predictions[0][contract.CLASS_ID_OUTPUT] == int(
+        want[contract.CLASS_ID_OUTPUT].numpy()[0])
+    assert predictions[1][contract.CLASS_NAME_OUTPUT] == "Gentoo"
 
 
-def test_edge_files_match_the_saved_model(run, loaded, eval_rows):
+def test_edge_files_match_the_saved_model(run, task, loaded, eval_rows):
     from ai_edge_litert.interpreter import Interpreter
 
     _, _, config = run
     edge_dir = config.edge_root / config.push.model_name / "1"
     metadata = json.loads((edge_dir / "metadata.json").read_text())
     assert set(metadata["formats"]) == set(config.edge.formats)
-    assert metadata["input"]["name"] == features.MODEL_INPUT_KEY
-    assert metadata["input"]["shape"] == [None, features.MODEL_INPUT_SIZE]
+    assert metadata["input"]["name"] == task.model_input
+    # 4 z-scored measurements + island (3 islands + 1 slot) + sex (2 sexes + 1 slot).
+    assert metadata["input"]["shape"] == [None, 4 + 4 + 3]
     assert "body_mass_g: (x - " in metadata["input"]["normalization"]
     for entry in metadata["formats"].values():
         assert Path(edge_dir / entry["file"]).is_file()
-    assert (edge_dir / "labels.txt").read_text().split() == list(features.CLASS_NAMES)
+    assert (edge_dir / "labels.txt").read_text().split() == list(task.classes)
 
     serialized, _, _ = eval_rows
-    vectors = loaded.signatures[features.TRANSFORM_SIGNATURE](
-        **{features.TRANSFORM_INPUT: tf.constant(serialized)})[features.MODEL_INPUT_KEY].numpy()
-    want = loaded.signatures[features.EDGE_SIGNATURE](
-        **{features.MODEL_INPUT_KEY: tf.constant(vectors)})[features.PROBABILITIES].numpy()
+    vectors = loaded.signatures[contract.TRANSFORM_SIGNATURE](
+        **{contract.TRANSFORM_INPUT: tf.constant(serialized)})[task.model_input].numpy()
+    want = loaded.signatures[contract.EDGE_SIGNATURE](
+        **{task.model_input: tf.constant(vectors)})[contract.PROBABILITIES_OUTPUT].numpy()
     interpreter = Interpreter(model_path=str(edge_dir / metadata["formats"]["float32"]["file"]))
     inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(inp["index"], vectors.shape)

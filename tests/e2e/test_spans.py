@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.digits import features
-from pipeline import ingest
+from dlpipe.examples import image_example, write_records
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +36,11 @@ def write_span(data: Path, span: int, rows: np.ndarray, drift: bool = False) -> 
         label = int(digits.target[i])
         if drift and i % 20 == 0:
             label = 42  # out of the label domain 0..9
-        example = tf.train.Example.FromString(ingest.image_example(
-            digits.images[i].reshape(-1), label, features.IMAGE_KEY, features.LABEL_KEY))
+        example = tf.train.Example.FromString(image_example(digits.images[i].reshape(-1), label))
         if drift and i % 20 == 1:
-            del example.features.feature[features.IMAGE_KEY]  # a missing feature
+            del example.features.feature["image"]  # a missing feature
         records.append(example.SerializeToString())
-    ingest.write_tfrecords(data / f"span-{span}" / "part-0.tfrecord.gz", records)
+    write_records(data / f"span-{span}" / "part-0.tfrecord.gz", records)
 
 
 @pytest.fixture(scope="module")

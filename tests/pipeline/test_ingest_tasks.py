@@ -1,0 +1,158 @@
+"""The task resolved against each source: a TFDS text set maps ``text`` and its ClassLabel
+names; a CIFAR-10-shaped TFDS set gives a 32x32x3 image task; a source that does not provide
+what the task reads fails before anything runs, in one line naming the key and the input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from dlpipe.errors import ConfigError
+from pipeline.config import load_config
+from pipeline.tasks import prepare
+
+TEXT_TASK = ("task.kind=text_classification", "model.builder=lstm", "model.hparams={}")
+class TinyReviews(tfds.core.GeneratorBasedBuilder):
+    """Six reviews with a ``text`` Text feature and a ClassLabel, like ``imdb_reviews``."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "text": tfds.features.Text(),
+            "label": tfds.features.ClassLabel(names=["neg", "pos"]),
+        }))
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        return {"train": self._generate_examples(4), "test": self._generate_examples(2)}
+
+    def _generate_examples(self, n):
+        for i in range(n):
+            yield i, {"text": "great movie" if i % 2 else "dull plot", "label": i % 2}
+
+
+class TinyImages(tfds.core.GeneratorBasedBuilder):
+    """Four 8x8 grey images with labels: an image dataset a text task cannot read."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(8, 8, 1)),
+            "label": tfds.features.ClassLabel(num_classes=2),
+        }))
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        return {"train": self._generate_examples(), "test": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(4):
+            yield i, {"image": np.full((8, 8, 1), i, np.uint8), "label": i % 2}
+
+
+class TinyCifar(tfds.core.GeneratorBasedBuilder):
+    """Six 32x32 RGB images with named classes, shaped like ``cifar10``."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "id": tfds.features.Text(),
+            "image": tfds.features.Image(shape=(32, 32, 3)),
+            "label": tfds.features.ClassLabel(names=["airplane", "automobile", "bird"]),
+        }))
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        return {"train": self._generate_examples(6), "test": self._generate_examples(3)}
+
+    def _generate_examples(self, n):
+        for i in range(n):
+            yield i, {"id": f"img_{i}", "image": np.full((32, 32, 3), 40 * i, np.uint8),
+                      "label": i % 3}
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tfds")
+    for name in ("tiny_reviews", "tiny_images", "tiny_cifar"):
+        tfds.builder(name, data_dir=str(root)).download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    return root
+
+
+def _config(tmp_path: Path, *overrides: str):
+    return load_config(None, [f"output_root={tmp_path}", *TEXT_TASK, *overrides])
+
+
+def test_tfds_text_dataset_maps_text_and_label(tmp_path, tfds_dir):
+    config = _config(tmp_path, "ingest.kind=tfds", "ingest.tfds_name=tiny_reviews",
+                     f"ingest.tfds_data_dir={tfds_dir}")
+    prepared = prepare(config)
+    assert prepared.source.tfds_feature_map == {"text": "text", "label": "label"}
+    assert prepared.source.examples == 6
+    assert prepared.task.classes == ("neg", "pos")  # the ClassLabel's names
+    assert prepared.task.class_keys == ("0", "1")  # ...looked up by their indices
+
+
+def test_tfds_cifar_shaped_dataset_is_a_32x32x3_image_task(tmp_path, tfds_dir):
+    config = load_config(None, [f"output_root={tmp_path}", "ingest.kind=tfds",
+                                "ingest.tfds_name=tiny_cifar", f"ingest.tfds_data_dir={tfds_dir}",
+                                "validate.schema_file="])
+    task = prepare(config).task
+    assert task.kind == "image_classification"
+    assert task.image_shape == (32, 32, 3) and not task.resize
+    assert task.classes == ("airplane", "automobile", "bird")
+    # An explicit shape must match: TFDS images are never resized silently.
+    config = load_config(None, [f"output_root={tmp_path}", "ingest.kind=tfds",
+                                "ingest.tfds_name=tiny_cifar", f"ingest.tfds_data_dir={tfds_dir}",
+                                "validate.schema_file=", "task.image_shape=[28,28,1]"])
+    with pytest.raises(ConfigError, match=r"'task.image_shape' is \[28, 28, 1\], but TFDS "
+                                          r"dataset 'tiny_cifar'.*holds images of shape "
+                                          r"\[32, 32, 3\]"):
+        prepare(config)
+
+
+def test_text_task_on_an_image_tfds_dataset(tmp_path, tfds_dir):
+    config = _config(tmp_path, "ingest.kind=tfds", "ingest.tfds_name=tiny_images",
+                     f"ingest.tfds_data_dir={tfds_dir}")
+    with pytest.raises(ConfigError) as e:
+        prepare(config)
+    message = str(e.value)
+    assert "'task.text' names text feature 'text', which" in message
+    assert "TFDS dataset 'tiny_images' (features: image (Image), label (ClassLabel))" in message
+
+
+@pytest.mark.parametrize("kind", ["sklearn_digits", "image_folder"])
+def test_text_task_on_image_sources(tmp_path, kind):
+    folder = tmp_path / "pngs" / "0"
+    folder.mkdir(parents=True)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8), mode="L").save(folder / "a.png")
+    with pytest.raises(ConfigError, match=rf"'text_classification', which reads text, but "
+                                          rf"ingest.kind='{kind}' provides images"):
+        _config(tmp_path, f"ingest.kind={kind}",
+                *([f"ingest.path={tmp_path / 'pngs'}"] if kind == "image_folder" else []))
+
+
+def test_csv_without_the_text_column(tmp_path):
+    data = tmp_path / "csv"
+    data.mkdir()
+    (data / "reviews.csv").write_text("label,review\n0,dull plot\n1,great movie\n")
+    config = _config(tmp_path, "ingest.kind=csv", f"ingest.path={data}")
+    with pytest.raises(ConfigError, match=r"'task.text' names text feature 'text', which the "
+                                          r"CSV input .* does not have. Expected one of: "
+                                          r"label, review"):
+        prepare(config)
+
+
+def test_imdb_sample_fits_the_text_task(tmp_path):
+    prepared = prepare(_config(tmp_path, "ingest.kind=imdb_sample"))
+    assert prepared.source.examples == 100
+    assert prepared.task.classes == ("0", "1") and prepared.task.text == "text"
