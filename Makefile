@@ -38,7 +38,11 @@ lint: setup
 bench: setup
 	$(VENV)/bin/python bench/pipeline.py
 
-lock: setup
+# Needs only uv (not an installed venv): a dependency added to pyproject.toml but not yet in
+# the lock would fail setup's `uv pip check`.
+lock:
+	@test -x $(VENV)/bin/uv || { $(PYTHON310) -m venv $(VENV) && \
+		$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9; }
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 		--extra dev pyproject.toml -o requirements.lock
 
