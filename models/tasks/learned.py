@@ -57,6 +57,12 @@ def _affine(tft_output: Any, layer: Any, feature: str, output: str, column: int 
     return probes[0] - at0 * scale, scale
 
 
+def _float32_digits(value: float) -> float:
+    """``value`` to the 6 significant digits a float32 graph computes it with: the probe
+    solves 1 / (1/255) in float32, which gives 254.999985 for a range of 0..255."""
+    return float(f"{value:.6g}")
+
+
 def learned_facts(task: Task, tft_output: Any) -> dict[str, Any]:
     """Everything the Transform learned that clients and reports need, JSON-ready.
 
@@ -70,7 +76,7 @@ def learned_facts(task: Task, tft_output: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if task.is_image:
         low, width = _affine(tft_output, layer, task.image, task.model_input, None, (0.0, 1.0))
-        facts["pixel_range"] = [round(low, 6), round(low + width, 6)]
+        facts["pixel_range"] = [_float32_digits(low), _float32_digits(low + width)]
     if task.is_tabular:
         numeric = {}
         for i, key in enumerate(task.numeric):
