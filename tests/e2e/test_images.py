@@ -50,6 +50,10 @@ def test_mnist_28x28_cnn_reaches_its_bar(cli, tmp_path):
     assert metadata["formats"]["int8"]["blessed"], metadata["formats"]["int8"]
 
 
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
+
+
 def write_local_cifar10(data_dir) -> None:
     """Prepares ``cifar10`` 3.0.2 in ``data_dir`` with the real builder's features and
     synthetic images (each class tints one channel), without a download."""
@@ -61,6 +65,8 @@ def write_local_cifar10(data_dir) -> None:
 
         def _split_generators(self, dl_manager):
             del dl_manager
+            # The real builder names the classes from the archive's batches.meta.txt.
+            self.info.features["label"].names = CIFAR10_CLASSES
             return {"train": self._examples(80, 0), "test": self._examples(40, 1)}
 
         def _examples(self, n, seed):
