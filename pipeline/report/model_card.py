@@ -66,10 +66,10 @@ def wilson_interval(successes: float, n: float, z: float = Z_95) -> tuple[float,
 
 
 _PURPOSE = {
-    "vae": "Encodes images into a latent code (`encode`), decodes codes into images "
+    "vae": "Encodes {shape} images into a latent code (`encode`), decodes codes into images "
            "(`decode`) and reconstructs images (`serving_default`): a variational autoencoder.",
-    "gan": "Generates images from standard normal noise (`serving_default`, `generate`): a GAN "
-           "generator.",
+    "gan": "Generates {shape} images from standard normal noise (`serving_default`, "
+           "`generate`): a GAN generator.",
 }
 
 
@@ -88,7 +88,8 @@ def _edge_spec(facts: ReportFacts):
 
 def _purpose(task: Task) -> str:
     if task.kind in _PURPOSE:
-        return _PURPOSE[task.kind]
+        shape = "x".join(str(d) for d in task.image_shape) if task.image_shape else "the"
+        return _PURPOSE[task.kind].format(shape=shape)
     what = ("an image" if task.is_image else "a text" if task.is_text
             else "a table row")
     if task.is_regression:

@@ -119,7 +119,7 @@ def test_vae_report_and_model_card(vae_run):
     assert "reconstructions of them (even rows)" in report  # the generated-samples figure
     assert "reconstruction_ratio" in report
     card = (config.serving_model_dir / "model_cards" / "1.md").read_text()
-    assert "- Encodes 8x8 digit images into a latent code" in card
+    assert "- Encodes 8x8x1 images into a latent code" in card
     assert "Classifies" not in card and "reconstruction_error" in card
 
 
