@@ -94,10 +94,12 @@ def test_regress_api_over_rest_and_grpc(run, task):
             out = {}
             for key, feature in example.features.feature.items():
                 kind = feature.WhichOneof("kind")
-                values = list(getattr(feature, kind).value)
+                values = list(getattr(feature, kind).value) if kind else []
+                if not values:
+                    continue  # a missing value: no value in the JSON example either
                 if kind == "bytes_list":
                     out[key] = values[0].decode()
-                elif values:
+                else:
                     out[key] = float(values[0]) if kind == "float_list" else int(values[0])
             return out
 

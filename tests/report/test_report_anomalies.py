@@ -17,7 +17,7 @@ def anomaly_run(default_run, report_root, tmp_path_factory):
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
-    from pipeline import ingest
+    from dlpipe.examples import image_example, write_records
 
     data_dir = tmp_path_factory.mktemp("bad-digits")
     digits = load_digits()
@@ -26,11 +26,11 @@ def anomaly_run(default_run, report_root, tmp_path_factory):
         if i % 50 == 0:
             label = 42
         example = tf.train.Example.FromString(
-            ingest.image_example(image.reshape(-1), label, "image", "label"))
+            image_example(image.reshape(-1), label, "image", "label"))
         if i % 50 == 1:
             del example.features.feature["image"]
         records.append(example.SerializeToString())
-    ingest.write_tfrecords(data_dir / "bad.tfrecord.gz", records)
+    write_records(data_dir / "bad.tfrecord.gz", records)
     return dlpipe_run(report_root, "ingest.kind=tfrecord", f"ingest.path={data_dir}")
 
 
