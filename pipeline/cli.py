@@ -13,6 +13,10 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "pipeline.commands.init",
+        "Read a data source and write a starter config (task, classes, features, model).",
+    ),
     "run": ("pipeline.commands.run", "Run the pipeline (ingest, validate, train, evaluate, push)."),
     "config": ("pipeline.commands.config", "Show the resolved config or every config key."),
     "serve": ("serving.commands.serve", "Serve models over TF Serving's REST and gRPC APIs."),
