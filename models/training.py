@@ -142,15 +142,29 @@ def derived_hparams(task: Task, tft_output: Any) -> dict[str, Any]:
     """Builder arguments read from the Transform output (``zoo.DERIVED_HPARAMS``): the text
     kind's ``vocab_size`` is the size of the vocabulary Transform wrote."""
     if task.is_text:
-        return {"vocab_size": tft_output.vocabulary_size_by_name(vocab_name(task.text))}
+        from models.tasks.learned import text_vocabulary_size
+
+        size = text_vocabulary_size(task, tft_output)
+        if size is None:
+            raise ValueError(
+                f"The builder's vocab_size is read from the Transform vocabulary named "
+                f"{vocab_name(task.text)!r}, which the preprocessing_fn did not write. A "
+                f"preprocessing_fn of your own must name its vocabulary so "
+                f"(tft.compute_and_apply_vocabulary(..., vocab_filename="
+                f"{vocab_name(task.text)!r})).")
+        return {"vocab_size": size}
     return {}
 
 
 def input_shape(task: Task, tft_output: Any) -> tuple[int, ...]:
     """The shape of one model input (no batch), as the Transform writes it."""
-    if task.is_image:
+    from models.tasks.learned import user_preprocessing
+
+    if user_preprocessing(task):
+        pass  # the user's Transform decides: read it from its output spec
+    elif task.is_image:
         return tuple(task.image_shape)
-    if task.is_text:
+    elif task.is_text:
         return (task.sequence_length,)
     shape = tft_output.transformed_feature_spec()[task.model_input].shape
     return tuple(int(d) for d in shape)

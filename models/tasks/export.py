@@ -180,8 +180,12 @@ def _parse_spec(raw_spec: Mapping[str, Any], task: Task, with_label: bool) -> di
 
 def edge_spec(task: Task, learned: Mapping[str, Any], model: keras.Model,
               input_size: int) -> edge.EdgeSpec:
-    """What the ``edge`` signature takes and returns, for app developers and the exporter."""
+    """What the ``edge`` signature takes and returns, for app developers and the exporter.
+
+    With a ``preprocessing_fn`` of the user's (``learned["preprocessing"]``) the edge input
+    is the user's model input, described by the signature that computes it."""
     recurrent = edge.has_recurrent_layers(model)
+    custom = learned.get("preprocessing", "")
     if task.is_regression:
         unit = f" {task.label_unit}" if task.label_unit else ""
         output = dict(output_name=contract.PREDICTION_OUTPUT, task="regression",
@@ -191,6 +195,13 @@ def edge_spec(task: Task, learned: Mapping[str, Any], model: keras.Model,
         output = dict(output_name=contract.PROBABILITIES_OUTPUT, labels=task.classes,
                       output_meaning="probability of each class (softmax), in labels.txt "
                                      "order")
+    if task.is_image and custom:
+        return edge.EdgeSpec(
+            input_name=task.image, input_shape=tuple(task.image_shape), recurrent=recurrent,
+            normalization=f"none needed: send the raw pixel values as the data holds them, "
+                          f"[batch, {', '.join(map(str, task.image_shape))}]; the graph "
+                          f"applies the {custom}",
+            **output)
     if task.is_image:
         low, high = learned["pixel_range"]
         return edge.EdgeSpec(
@@ -200,6 +211,15 @@ def edge_spec(task: Task, learned: Mapping[str, Any], model: keras.Model,
                           f"[batch, {', '.join(map(str, task.image_shape))}]; the graph "
                           f"scales them to [0, 1]",
             **output)
+    if task.is_text and custom:
+        size = learned.get("vocab_size")
+        return edge.EdgeSpec(
+            input_name=TOKEN_IDS, input_shape=tuple(int(d) for d in model.input_shape[1:]),
+            input_dtype="int32", input_range=(0, size - 1) if size else None,
+            recurrent=recurrent,
+            normalization=f"token ids as the {custom} makes them from the text; the "
+                          f"SavedModel's `{TOKENIZE_SIGNATURE}` signature does exactly this.",
+            example_feature=task.text, example_signature=TOKENIZE_SIGNATURE, **output)
     if task.is_text:
         return edge.EdgeSpec(
             input_name=TOKEN_IDS, input_shape=(task.sequence_length,), input_dtype="int32",
@@ -213,13 +233,17 @@ def edge_spec(task: Task, learned: Mapping[str, Any], model: keras.Model,
             example_feature=task.text, example_signature=TOKENIZE_SIGNATURE, **output)
     return edge.EdgeSpec(
         input_name=task.model_input, input_shape=(input_size,), recurrent=recurrent,
-        normalization=tabular_recipe(task, learned),
+        normalization=tabular_recipe(task, learned, input_size),
         example_feature=edge.SERIALIZED_EXAMPLE,
         example_signature=contract.TRANSFORM_SIGNATURE, **output)
 
 
-def tabular_recipe(task: Task, learned: Mapping[str, Any]) -> str:
+def tabular_recipe(task: Task, learned: Mapping[str, Any], width: int) -> str:
     """The tabular edge input, with the learned numbers (``EdgeSpec.normalization``)."""
+    if learned.get("preprocessing"):
+        return (f"{width} float32 values made from the raw columns by the "
+                f"{learned['preprocessing']}. The SavedModel's "
+                f"`{contract.TRANSFORM_SIGNATURE}` signature does exactly this.")
     parts = [f"{key}: (x - {s['mean']:.7g}) / {s['std']:.7g}, missing 0"
              for key, s in learned["numeric"].items()]
     for key, vocab in learned["categorical"].items():
@@ -227,7 +251,7 @@ def tabular_recipe(task: Task, learned: Mapping[str, Any]) -> str:
         kept = vocab[: slots - 1]
         parts.append(f"{key}: one-hot of {slots} over {kept}, slot {slots - 1} for missing "
                      f"or unseen")
-    width = len(preprocessing.layout(task))
+    width = len(preprocessing.layout(task))  # the same as the model's, by construction
     return (f"{width} float32 values in this order: " + "; ".join(parts)
             + f". The SavedModel's `{contract.TRANSFORM_SIGNATURE}` signature does exactly "
               f"this.")
@@ -329,7 +353,7 @@ def export_model(model: keras.Model, tft_output: Any, export_dir: str | Path,
     saved_model.save_with_signatures(module, export_dir, signatures, method_names=methods)
     edge.write_edge_spec(export_dir, spec)
     write_task_info(export_dir, task, learned)
-    if task.is_text:
+    if task.is_text and "vocab_size" in learned:
         vocab = export_dir / "assets.extra" / VOCAB_FILE
         shutil.copyfile(tft_output.vocabulary_file_by_name(vocab_name(task.text)), vocab)
     return export_dir

@@ -8,6 +8,7 @@ solving for the constants, so nothing depends on the analyzers' internals.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,16 @@ def _float32_digits(value: float) -> float:
     return float(f"{value:.6g}")
 
 
+def user_preprocessing(task: Task) -> str:
+    """``"preprocessing_fn of <file>"`` when ``task.module_file`` replaces the kind's feature
+    Transform, else ``""``."""
+    from models.zoo import user_function
+
+    if user_function(task.module_file, "preprocessing_fn") is None:
+        return ""
+    return f"preprocessing_fn of {Path(task.module_file).name}"
+
+
 def learned_facts(task: Task, tft_output: Any) -> dict[str, Any]:
     """Everything the Transform learned that clients and reports need, JSON-ready.
 
@@ -70,14 +81,25 @@ def learned_facts(task: Task, tft_output: Any) -> dict[str, Any]:
       ``pixel_range`` (images: raw values mapped to 0 and 1), ``numeric`` (tables: column ->
       ``{"mean", "std"}``), ``categorical`` (tables: column -> vocabulary, most frequent
       first), ``label`` (regression: ``{"mean", "std"}`` of the train split), ``vocab_size``
-      (text: token ids, reserved ones included).
+      (text: token ids, reserved ones included). With a ``preprocessing_fn`` of the user's
+      the feature facts are the user's own business: only ``preprocessing`` (whose function
+      made the model input), the label's facts and, when the user's Transform wrote the
+      vocabulary under the task's name, ``vocab_size``.
     """
     layer = tft_output.transform_features_layer()
     facts: dict[str, Any] = {}
-    if task.is_image:
+    custom = user_preprocessing(task)
+    if custom:
+        facts["preprocessing"] = custom
+        size = text_vocabulary_size(task, tft_output) if task.is_text else None
+        if size is not None:
+            facts["vocab_size"] = size
+    elif task.is_text:
+        facts["vocab_size"] = text_vocabulary_size(task, tft_output)
+    elif task.is_image:
         low, width = _affine(tft_output, layer, task.image, task.model_input, None, (0.0, 1.0))
         facts["pixel_range"] = [_float32_digits(low), _float32_digits(low + width)]
-    if task.is_tabular:
+    elif task.is_tabular:
         numeric = {}
         for i, key in enumerate(task.numeric):
             mean, std = _affine(tft_output, layer, key, task.model_input, i, (0.0, _PROBE))
@@ -92,6 +114,13 @@ def learned_facts(task: Task, tft_output: Any) -> dict[str, Any]:
         mean, std = _affine(tft_output, layer, task.label, task.label_input, None,
                             (0.0, _PROBE))
         facts["label"] = {"mean": mean, "std": std}
-    if task.is_text:
-        facts["vocab_size"] = int(tft_output.vocabulary_size_by_name(vocab_name(task.text)))
     return facts
+
+
+def text_vocabulary_size(task: Task, tft_output: Any) -> int | None:
+    """The size of the text vocabulary Transform wrote under the task's name
+    (``vocab_name(task.text)``), reserved tokens included; None if it wrote none."""
+    try:
+        return int(tft_output.vocabulary_size_by_name(vocab_name(task.text)))
+    except (ValueError, OSError, tf.errors.NotFoundError):
+        return None
