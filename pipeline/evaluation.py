@@ -15,6 +15,7 @@ VAE and GAN: the GenerativeEvaluator (``components/generative_evaluator``).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,11 @@ def eval_config(config: PipelineConfig, task: Task) -> Any:
             return tfma.MetricConfig(class_name=class_name, config=json.dumps({"name": name}),
                                      threshold=threshold)
 
+        # The MAE always carries a value bound, infinite when `max_mae` is 0 (not checked):
+        # TFX's Evaluator drops change thresholds on a first run (no baseline yet) and never
+        # blesses a model left with no threshold at all ("missing thresholds").
         metrics = [tfma.MetricConfig(class_name="ExampleCount"),
-                   error("MeanAbsoluteError", MAE, e.max_mae, True),
+                   error("MeanAbsoluteError", MAE, e.max_mae or math.inf, True),
                    error("MeanSquaredError", MSE, 0.0, False),
                    error("RootMeanSquaredError", RMSE, e.max_rmse, False)]
         return tfma.EvalConfig(model_specs=[spec], slicing_specs=[tfma.SlicingSpec()],

@@ -158,7 +158,8 @@ def read_evaluation(uri: str, summary: RunSummary, task: Task | None) -> None:
             reasons.append(f"{name} = {failure.metric_value.double_value.value:.4f}, "
                            f"required {limit}")
     if result.missing_thresholds:
-        reasons.append("thresholds with no metric computed")
+        reasons.append("no threshold configured (TFX's Evaluator never blesses a model "
+                       "without one)")
     summary.blessing_reason = "; ".join(reasons) or "validation failed"
 
 
