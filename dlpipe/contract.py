@@ -23,6 +23,12 @@ TRANSFORM_SIGNATURE = "transform_features"
 transformed label): what TFMA reads transformed labels from, and what builds edge inputs."""
 EDGE_SIGNATURE = "edge"
 """One fixed-shape numeric input -> one output: what the TFLite and ONNX files convert."""
+IMAGE_BYTES_SIGNATURE = "predict_image"
+"""Image classifiers: encoded image files (PNG, JPEG, GIF, BMP) -> ``serving_default``'s
+outputs. The graph decodes, resizes to the model's height x width and maps the file's 0..255
+onto the pixel range Transform learned, so a client needs no knowledge of the data's units."""
+IMAGE_BYTES_INPUT = "image_bytes"
+"""The input of IMAGE_BYTES_SIGNATURE: string [batch] (REST: ``{"b64": ...}``)."""
 
 # Methods (SignatureDef.method_name) ---------------------------------------------------------
 PREDICT_METHOD = "tensorflow/serving/predict"

@@ -17,6 +17,10 @@ clients send raw values and serving uses the training-time preprocessing:
   Transform output (the model input, and the label's class id or z-score when the examples
   hold a label): TFMA reads transformed labels from it; the edge export builds table inputs.
 - ``tokenize`` (text): ``text`` -> ``token_ids`` int32 [batch, sequence_length].
+- ``predict_image`` (images, with dlpipe's Transform): ``image_bytes`` string [batch] of
+  encoded image files -> ``serving_default``'s outputs; the graph decodes, resizes and maps
+  0..255 onto the learned pixel range (``image_file_decoder``), so ``dlpipe predict`` and any
+  REST client can send a PNG or JPEG as it is.
 - ``edge``: one fixed-shape numeric input -> the probabilities (or the prediction in label
   units): raw pixels for images, token ids for text, the transformed feature vector for
   tables (strings and missing values cannot enter TFLite builtins). Recurrent layers are
@@ -31,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +261,33 @@ def tabular_recipe(task: Task, learned: Mapping[str, Any], width: int) -> str:
               f"this.")
 
 
+def image_file_decoder(task: Task, pixel_range: Sequence[float]
+                       ) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Encoded image files ``[batch]`` -> raw pixels ``[batch, h, w, c]`` float32 in the
+    data's units: decoded (PNG, JPEG, GIF's first frame, BMP) with the model's channels,
+    resized (bilinear, antialiased) to its height x width when the size differs, and the
+    file's black..white (0..255, or 0..65535 for 16-bit PNG) mapped linearly onto the pixel
+    range Transform learned (``pixel_range``: ``(low, high)``)."""
+    height, width, channels = (int(d) for d in task.image_shape)
+    low, high = (float(v) for v in pixel_range)
+
+    def decode(data: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+        image = tf.image.convert_image_dtype(image, tf.float32)  # 0..1 for 8 or 16 bits
+        size = tf.shape(image)[:2]
+        same = tf.reduce_all(tf.equal(size, [height, width]))
+        image = tf.cond(same, lambda: image,
+                        lambda: tf.image.resize(image, [height, width], antialias=True))
+        return tf.clip_by_value(tf.ensure_shape(image, [height, width, channels]), 0.0, 1.0)
+
+    def decode_batch(files: tf.Tensor) -> tf.Tensor:
+        images = tf.map_fn(decode, files, fn_output_signature=tf.TensorSpec(
+            [height, width, channels], tf.float32))
+        return low + images * (high - low)
+
+    return decode_batch
+
+
 def export_model(model: keras.Model, tft_output: Any, export_dir: str | Path,
                  task: Task) -> Path:
     """Saves a trained classifier or regressor with the signatures of this module's doc.
@@ -341,6 +372,16 @@ def export_model(model: keras.Model, tft_output: Any, export_dir: str | Path,
     else:
         signatures[contract.CLASSIFY_SIGNATURE] = classify.get_concrete_function()
         methods = {contract.CLASSIFY_SIGNATURE: contract.CLASSIFY_METHOD}
+    if task.is_image and "pixel_range" in learned:
+        raw_from_files = image_file_decoder(task, learned["pixel_range"])
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None], tf.string, name=contract.IMAGE_BYTES_INPUT)])
+        def predict_image(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+            raw = {task.image: raw_from_files(image_bytes)}
+            return serving_outputs(predict(module.model, model_input(inputs.to_raw(raw))))
+
+        signatures[contract.IMAGE_BYTES_SIGNATURE] = predict_image.get_concrete_function()
     if task.is_text:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=task.text)])
         def tokenize(text: tf.Tensor) -> dict[str, tf.Tensor]:

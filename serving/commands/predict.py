@@ -1,11 +1,16 @@
 """``dlpipe predict``: send a JSON request or an image to a model server and print the answer.
 
 The JSON file is a TF Serving REST body: ``{"instances": ...}`` / ``{"inputs": ...}`` for
-predict, ``{"examples": ...}`` for classify (or regress with ``--method regress``). An
-image file (PNG, JPEG, ...) is turned into a batch of one for the signature's single image
-input: grey levels, resized to the input's height x width, scaled to 0..``--pixel_max``
-(16 for the digits model, whose pixels are ink intensity; ``--invert`` for dark ink on a
-light background).
+predict, ``{"examples": ...}`` for classify (or regress with ``--method regress``).
+
+An image file (PNG, JPEG, GIF, BMP) goes, as it is, to the model's ``predict_image``
+signature when it has one (every image classifier dlpipe trains): the graph decodes and
+resizes it and maps its 0..255 onto the pixel range the model learned from its data, so the
+client assumes nothing about the data's units. For a model without that signature (or when
+``--signature_name`` names another one), the file is turned into raw pixels here: resized to
+the input's height x width and scaled to 0..``--pixel_max``, which must then be given (16 for
+the bundled digits, 255 for 8-bit images). ``--invert`` turns dark ink on a light background
+into light on dark, in both cases.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--version", type=int, default=None, help="Model version.")
     group.add_argument("--label", default=None, help="Model version label.")
-    a("--pixel_max", type=float, default=16.0, help="Image pixel scale (default 16).")
+    a("--pixel_max", type=float, default=None,
+      help="Raw value of a white pixel in the model's training data, for a model without "
+           "the predict_image signature (16 for the bundled digits, 255 for 8-bit images).")
     a("--invert", action="store_true", help="Invert image grey levels (dark ink on white).")
     a("--timeout", type=float, default=30.0, help="Request timeout in seconds.")
 
@@ -54,9 +61,35 @@ def _load_request(path, method: str | None) -> tuple[dict, str]:
     return body, method
 
 
+def _read_image(path, invert: bool):
+    """The image file, decoded (and inverted when asked)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from dlpipe.errors import DlpipeError
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except (OSError, UnidentifiedImageError) as e:
+        raise DlpipeError(f"Cannot read image {path}: {e}") from e
+    if invert:
+        img = ImageOps.invert(img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode))
+    return img
+
+
+def _image_file_bytes(path, invert: bool) -> bytes:
+    """What ``predict_image`` receives: the file itself, or the inverted image as PNG."""
+    import io
+
+    if not invert:
+        return path.read_bytes()
+    buffer = io.BytesIO()
+    _read_image(path, invert).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _image_batch(path, shape: list[int], pixel_max: float, invert: bool):
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
 
     from dlpipe.errors import DlpipeError
 
@@ -67,18 +100,39 @@ def _image_batch(path, shape: list[int], pixel_max: float, invert: bool):
         )
     height, width = shape[1], shape[2]
     channels = shape[3] if len(shape) == 4 else 0
-    try:
-        img = Image.open(path)
-        img = img.convert("RGB" if channels == 3 else "L").resize((width, height))
-    except (OSError, UnidentifiedImageError) as e:
-        raise DlpipeError(f"Cannot read image {path}: {e}") from e
-    pixels = np.asarray(img, dtype=np.float32) / 255.0
-    if invert:
-        pixels = 1.0 - pixels
-    pixels = pixels * pixel_max
+    img = _read_image(path, invert).convert("RGB" if channels == 3 else "L")
+    pixels = np.asarray(img.resize((width, height)), dtype=np.float32) / 255.0 * pixel_max
     if channels == 1:
         pixels = pixels[..., None]
     return pixels[None]
+
+
+def _image_inputs(sig_map, args, path) -> tuple[str, dict]:
+    """(signature name, inputs) of an image file: the file itself for ``predict_image``,
+    else raw pixels scaled by ``--pixel_max``."""
+    import numpy as np
+
+    from dlpipe import contract
+    from dlpipe.errors import DlpipeError
+
+    name = args.signature_name
+    if not name and contract.IMAGE_BYTES_SIGNATURE in sig_map.signature_def:
+        name = contract.IMAGE_BYTES_SIGNATURE
+    sig_def = _signature(sig_map, name, path)
+    input_name, shape = _single_input(sig_def, path)
+    if input_name == contract.IMAGE_BYTES_INPUT:
+        files = np.empty(1, dtype=object)
+        files[0] = _image_file_bytes(path, args.invert)
+        return name or contract.SERVING_SIGNATURE, {input_name: files}
+    if args.pixel_max is None:
+        raise DlpipeError(
+            f"Model {args.model!r} has no {contract.IMAGE_BYTES_SIGNATURE!r} signature to "
+            f"take the image file as it is{' selected' if args.signature_name else ''}, so "
+            f"it is sent as raw pixels: give --pixel_max, the raw value of a white pixel in "
+            f"the model's training data (16 for the bundled digits, 255 for 8-bit images)."
+        )
+    return name or contract.SERVING_SIGNATURE, {
+        input_name: _image_batch(path, shape, args.pixel_max, args.invert)}
 
 
 def _single_input(sig_def, path) -> tuple[str, list[int]]:
@@ -125,16 +179,15 @@ def _predict_rest(args, path, is_image: bool, port: int) -> dict:
         from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_metadata_pb2
 
+        from serving.client import to_json_value
+
         meta = client.metadata(args.model, **spec)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         json_format.ParseDict(meta["metadata"]["signature_def"], sig_map,
                               ignore_unknown_fields=True)
-        sig_def = _signature(sig_map, args.signature_name, path)
-        name, shape = _single_input(sig_def, path)
-        batch = _image_batch(path, shape, args.pixel_max, args.invert)
-        body = {"instances": batch.tolist()}
-        if args.signature_name:
-            body["signature_name"] = args.signature_name
+        name, inputs = _image_inputs(sig_map, args, path)
+        body = {"signature_name": name,
+                "instances": to_json_value(next(iter(inputs.values())))}
         return client.request(args.model, "predict", body, **spec)
     body, method = _load_request(path, args.method)
     if args.signature_name:
@@ -165,11 +218,8 @@ def _predict_grpc(args, path, is_image: bool, port: int) -> dict:
     spec = {"version": args.version, "label": args.label}
     try:
         if is_image:
-            sig_def = _signature(client.signature_defs(args.model, **spec), args.signature_name,
-                                 path)
-            name, shape = _single_input(sig_def, path)
-            inputs = {name: _image_batch(path, shape, args.pixel_max, args.invert)}
-            method = "predict"
+            name, inputs = _image_inputs(client.signature_defs(args.model, **spec), args, path)
+            args.signature_name = name
         else:
             body, method = _load_request(path, args.method)
             signature_name = args.signature_name or body.get("signature_name", "")
@@ -190,6 +240,18 @@ def _predict_grpc(args, path, is_image: bool, port: int) -> dict:
         outputs = client.predict(args.model, inputs, signature_name=args.signature_name, **spec)
     finally:
         client.close()
+    return {"outputs": {k: _json_value(k, v) for k, v in outputs.items()}}
+
+
+def _json_value(name: str, value):
+    """An output as TF Serving's REST API writes it: strings as text, except outputs named
+    ``*_bytes``, which are ``{"b64": ...}``."""
+    import numpy as np
+
     from serving.client import to_json_value
 
-    return {"outputs": {k: to_json_value(v) for k, v in outputs.items()}}
+    if value.dtype.kind not in "OS" or name.endswith("_bytes"):
+        return to_json_value(value)
+    text = np.vectorize(lambda b: b.decode("utf-8", errors="replace")
+                        if isinstance(b, bytes) else str(b), otypes=[object])
+    return text(value).tolist() if value.size else value.tolist()

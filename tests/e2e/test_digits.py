@@ -103,7 +103,7 @@ def test_pushed_model_serves_raw_pixels_and_tf_examples(first):
     assert meta.signature_def["serving_default"].method_name == "tensorflow/serving/predict"
 
 
-def test_pushed_model_answers_over_rest_and_grpc(first):
+def test_pushed_model_answers_over_rest_and_grpc(first, tmp_path, capsys):
     """The embedded server loads the deployment the push step wrote (models.config)."""
     from serving.client import GrpcClient, RestClient
     from serving.config import read_models_config
@@ -130,8 +130,41 @@ def test_pushed_model_answers_over_rest_and_grpc(first):
         np.testing.assert_array_equal(out["class_id"], rest_classes)
         grpc.close()
         rest.close()
+        _predict_png_files(server, images[:2], tmp_path, capsys)
     finally:
         server.stop()
+
+
+def _predict_png_files(server, images, tmp_path, capsys):
+    """`dlpipe predict digit.png` sends the file to `predict_image`, which maps the PNG's
+    0..255 onto the 0..16 the model learned: the answer is serving_default's on those
+    pixels, over REST and gRPC, with no --pixel_max."""
+    import json
+
+    from PIL import Image
+
+    from pipeline import cli
+    from serving.client import RestClient
+
+    rest = RestClient(port=server.rest_port)
+    for i, image in enumerate(images):
+        levels = np.round(image[..., 0] * 255 / 16).astype(np.uint8)
+        Image.fromarray(levels, mode="L").save(tmp_path / f"{i}.png")
+        want = rest.predict("digits", instances=[(levels[..., None] / 255 * 16).tolist()])[
+            "predictions"][0]
+        for protocol in (["--port", str(server.rest_port)],
+                         ["--grpc", "--port", str(server.grpc_port)]):
+            code = cli.main(["predict", "--model", "digits", "--input",
+                             str(tmp_path / f"{i}.png"), *protocol])
+            out = capsys.readouterr()
+            assert code == 0, out.err
+            answer = json.loads(out.out)
+            got = (answer["predictions"][0] if "predictions" in answer else
+                   {k: v[0] for k, v in answer["outputs"].items()})
+            assert got["class_name"] == want["class_name"]
+            np.testing.assert_allclose(got["probabilities"], want["probabilities"],
+                                       rtol=1e-5, atol=1e-6)
+    rest.close()
 
 
 def test_edge_files_pushed_beside_the_served_version(first):

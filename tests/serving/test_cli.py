@@ -69,9 +69,13 @@ def test_predict_image_file(served, capsys, tmp_path: Path, exports, use_grpc: b
     pixels = (np.arange(64).reshape(8, 8) * 4).astype(np.uint8)
     Image.fromarray(pixels, mode="L").save(tmp_path / "digit.png")
     port = grpc_port if use_grpc else rest_port
-    code, out, err = _predict(capsys, "--model", "digits", "--input", str(tmp_path / "digit.png"),
-                              "--port", str(port), "--label", "stable",
-                              "--signature_name", "edge", *(["--grpc"] if use_grpc else []))
+    args = ["--model", "digits", "--input", str(tmp_path / "digit.png"), "--port", str(port),
+            "--label", "stable", "--signature_name", "edge", *(["--grpc"] if use_grpc else [])]
+    # This model has no predict_image signature: raw pixels need the data's white level.
+    code, _, err = _predict(capsys, *args)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "has no 'predict_image' signature" in err and "--pixel_max" in err
+    code, out, err = _predict(capsys, *args, "--pixel_max", "16")
     assert code == 0, err
     answer = json.loads(out)
     probs = answer["outputs"]["probabilities"] if use_grpc else answer["predictions"]
