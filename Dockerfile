@@ -15,6 +15,7 @@ COPY requirements.lock ./
 RUN uv pip install --system --no-cache --compile-bytecode -r requirements.lock
 
 COPY pyproject.toml README.md ./
+COPY dlpipe ./dlpipe
 COPY pipeline ./pipeline
 COPY models ./models
 COPY components ./components
