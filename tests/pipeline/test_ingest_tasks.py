@@ -156,3 +156,45 @@ def test_imdb_sample_fits_the_text_task(tmp_path):
     prepared = prepare(_config(tmp_path, "ingest.kind=imdb_sample"))
     assert prepared.source.examples == 100
     assert prepared.task.classes == ("0", "1") and prepared.task.text == "text"
+
+
+def _prepare_locally(builder_class, name: str, data_dir: Path) -> None:
+    """Prepares the real builder ``builder_class`` (its features, name and version) in
+    ``data_dir`` with 20 + 10 generated images instead of the download."""
+
+    class Local(builder_class, skip_registration=True):
+        def _split_generators(self, dl_manager):
+            del dl_manager
+            return {"train": self._local(20, 0), "test": self._local(10, 1)}
+
+        def _local(self, n, seed):
+            rng = np.random.default_rng(seed)
+            for i in range(n):
+                yield f"{seed}_{i}", {"image": rng.integers(0, 256, (28, 28, 1), np.uint8),
+                                      "label": i % 10}
+
+    Local.name = name
+    Local(data_dir=str(data_dir)).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+
+
+@pytest.mark.parametrize("name,first_classes", [
+    ("mnist", ("0", "1", "2")),
+    ("fashion_mnist", ("T-shirt/top", "Trouser", "Pullover")),
+])
+def test_tfds_mnist_and_fashion_mnist_by_name_are_28x28x1_image_tasks(tmp_path, name,
+                                                                       first_classes):
+    from tensorflow_datasets.image_classification import mnist
+
+    builder = {"mnist": mnist.MNIST, "fashion_mnist": mnist.FashionMNIST}[name]
+    _prepare_locally(builder, name, tmp_path / "tfds")
+    config = load_config(None, [f"output_root={tmp_path}", "ingest.kind=tfds",
+                                f"ingest.tfds_name={name}",
+                                f"ingest.tfds_data_dir={tmp_path / 'tfds'}",
+                                "validate.schema_file="])
+    prepared = prepare(config)
+    task = prepared.task
+    assert task.kind == "image_classification"
+    assert task.image_shape == (28, 28, 1) and not task.resize
+    assert len(task.classes) == 10 and task.classes[:3] == first_classes
+    assert prepared.source.examples == 30
