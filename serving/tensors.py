@@ -105,18 +105,54 @@ def make_tensor_proto(value: Any, dtype: int | None = None) -> tensor_pb2.Tensor
     return proto
 
 
+MAX_RANK = 32
+"""Most dimensions a request tensor may have (numpy's limit; TF's own is 254)."""
+MAX_PADDED_ELEMENTS = 1 << 20
+"""Most elements a tensor sent with fewer values than its shape may be padded to.
+
+TF reads a ``*_val`` list shorter than the shape by repeating the last value; a 38-byte
+request declaring ``dim [2**26]`` with one float would make the server allocate 256 MiB.
+Past this many elements the values must be sent (or as ``tensor_content``)."""
+_INT64_MAX = 2**63 - 1
+
+
+def _checked_shape(proto: tensor_pb2.TensorProto) -> tuple[tuple[int, ...], int]:
+    """The shape and element count a TensorProto declares, checked before any allocation."""
+    if proto.tensor_shape.unknown_rank:
+        raise invalid_argument("Tensor shape must have a known rank")
+    dims = proto.tensor_shape.dim
+    if len(dims) > MAX_RANK:
+        raise invalid_argument(
+            f"tensor parsing error: the shape has {len(dims)} dimensions; at most {MAX_RANK} "
+            "are supported"
+        )
+    shape = tuple(int(d.size) for d in dims)
+    if any(d < 0 for d in shape):
+        raise invalid_argument(f"Tensor shape has a negative dimension: {list(shape)}")
+    # TF's rule (TensorShape::AddDim): the running product of the dimensions must fit int64;
+    # numpy's: the non-zero dimensions times 8 bytes must too, even for an empty array.
+    size, nonzero = 1, 1
+    for d in shape:  # Python ints: an overflow is caught, not wrapped
+        size *= d
+        nonzero *= d or 1
+        if size > _INT64_MAX or nonzero * 8 > _INT64_MAX:
+            raise invalid_argument(
+                f"tensor parsing error: shape {list(shape)} has more elements than a tensor "
+                "can hold (2**63 - 1 elements, 2**63 - 1 bytes)"
+            )
+    return shape, size
+
+
 def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """Decodes a TensorProto to a numpy array (strings: an object array of bytes).
+
+    The declared shape is checked against the content before anything is allocated, so
+    the memory a request costs is bounded by its own size (and ``MAX_PADDED_ELEMENTS``).
 
     Raises:
       ServingError: INVALID_ARGUMENT for an unsupported dtype or inconsistent content.
     """
-    if proto.tensor_shape.unknown_rank:
-        raise invalid_argument("Tensor shape must have a known rank")
-    shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
-    if any(d < 0 for d in shape):
-        raise invalid_argument(f"Tensor shape has a negative dimension: {list(shape)}")
-    size = int(np.prod(shape, dtype=np.int64))
+    shape, size = _checked_shape(proto)
     np_dtype, field, _ = _DTYPES.get(proto.dtype, (None, "", ""))
     if np_dtype is None:
         raise invalid_argument(f"tensor parsing error: unsupported dtype {dtype_name(proto.dtype)}")
@@ -132,19 +168,27 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
         return np.frombuffer(proto.tensor_content, dtype=dt).astype(np_dtype).reshape(shape)
     values = getattr(proto, field)
     n = len(values)
-    if np_dtype is object:
-        flat = np.empty(n, dtype=object)
-        flat[:] = list(values)
-    elif proto.dtype == types_pb2.DT_HALF:
-        flat = np.asarray(values, dtype=np.uint16).view(np.float16)
-    else:
-        flat = np.asarray(values, dtype=np_dtype)
-    if n == size:
-        return flat.reshape(shape)
     if n > size:
         raise invalid_argument(
             f"tensor parsing error: {n} values for shape {list(shape)} ({size} elements)"
         )
+    if n < size and size > MAX_PADDED_ELEMENTS:
+        raise invalid_argument(
+            f"tensor parsing error: shape {list(shape)} needs {size} values but {n} were sent; "
+            f"a shorter {field} list is padded with its last value only up to "
+            f"{MAX_PADDED_ELEMENTS} elements. Send every value (or tensor_content)."
+        )
+    if np_dtype is object:
+        flat = np.empty(n, dtype=object)
+        flat[:] = list(values)
+    elif proto.dtype == types_pb2.DT_HALF:  # half_val holds the bit patterns as int32
+        flat = np.asarray(values, dtype=np.int64).astype(np.uint16).view(np.float16)
+    elif field == "int_val" and np_dtype is not np.int32:  # uint8/int8/int16/uint16: TF casts
+        flat = np.asarray(values, dtype=np.int64).astype(np_dtype)
+    else:
+        flat = np.asarray(values, dtype=np_dtype)
+    if n == size:
+        return flat.reshape(shape)
     if np_dtype is object:
         out = np.empty(size, dtype=object)
         out[:] = flat[-1] if n else b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,68 @@ def read_meta_graph(path: Path, tags: tuple[str, ...] = ("serve",)) -> Any:
         Code.NOT_FOUND,
         f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }} in {path}",
     )
+
+
+# ----- TensorFlow's error messages in the client's terms -----------------------------------
+_INTERNALS = [
+    re.compile(r"\s*\[\[\{\{(?:function_)?node [^\]]*\]\]"),  # [[{{node X}}]]
+    re.compile(r"\s*\{\{(?:function_)?node [^}]*\}\}"),  # {{function_node __wrapped__...}}
+    re.compile(r"\s*\[Op:[^\]]*\]"),  # [Op:__inference_signature_wrapper_147]
+]
+_DTYPE_WORDS = {"float": "float (float_list: JSON numbers such as 1.0)",
+                "int64": "int64 (int64_list: JSON integers such as 1)",
+                "string": "bytes (bytes_list: JSON strings or {\"b64\": ...})"}
+_PARSE_EXAMPLE = [
+    (re.compile(r"Key: (?P<key>.+?), Index: (?P<i>\d+)\.\s+Data types don't match\. "
+                r"Data type: (?P<got>\w+) but expected type: (?P<want>\w+)"),
+     lambda m: (f"Example {m['i']}: feature '{m['key']}' holds {m['got']} values; the model "
+                f"expects {_DTYPE_WORDS.get(m['want'], m['want'])}.")),
+    (re.compile(r"Key: (?P<key>.+?), Index: (?P<i>\d+)\.\s+Number of (?P<kind>\w+) values "
+                r"!= expected\.\s+Values size: (?P<n>\d+) but output shape: (?P<shape>\[[^\]]*\])"),
+     lambda m: (f"Example {m['i']}: feature '{m['key']}' has {m['n']} {m['kind']} values; the "
+                f"model expects shape {m['shape']}.")),
+    (re.compile(r"Feature: (?P<key>.+?) \(data type: (?P<want>\w+)\) is required but could not "
+                r"be found"),
+     lambda m: (f"Feature '{m['key']}' is missing from an example; the model requires it, as "
+                f"{_DTYPE_WORDS.get(m['want'], m['want'])}.")),
+    (re.compile(r"Could not parse example input"),
+     lambda m: ("A value of the input could not be parsed as a serialized tf.Example: this "
+                "signature takes tf.Example protos (send JSON \"examples\" to :classify or "
+                ":regress, or serialized protos as {\"b64\": ...}).")),
+]
+
+
+def client_message(message: str) -> str:
+    """A TensorFlow runtime error as a client should read it: what input was wrong.
+
+    TensorFlow's messages carry graph internals (``Graph execution error``, ``Detected at
+    node ...``, ``{{function_node __wrapped__...}}``, ``[Op:...]``); they are cut, and the
+    tf.Example parsing errors a client can cause are reworded in the request's terms.
+    """
+    for pattern, say in _PARSE_EXAMPLE:
+        m = pattern.search(message)
+        if m:
+            return say(m)
+    lines = []
+    skipping_trace = False
+    for line in message.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Graph execution error") or not stripped:
+            continue
+        if stripped.startswith("Detected at node"):
+            skipping_trace = True
+            continue
+        if skipping_trace:
+            if stripped == "<stack traces unavailable>" or stripped.startswith("File ") \
+                    or line.startswith((" ", "\t")):
+                continue
+            skipping_trace = False
+        lines.append(stripped)
+    text = " ".join(lines)
+    for pattern in _INTERNALS:
+        text = pattern.sub("", text)
+    text = text.strip()
+    return text or "The model could not run on this input."
 
 
 def _spec(alias: str, info: Any) -> TensorSpec:
@@ -99,9 +162,9 @@ class SavedModelServable(Servable):
         try:
             result = fn(**feed)
         except tf.errors.InvalidArgumentError as e:
-            raise invalid_argument(e.message) from e
+            raise invalid_argument(client_message(e.message)) from None
         except tf.errors.OpError as e:
-            raise ServingError(Code(e.error_code), e.message) from e
+            raise ServingError(Code(e.error_code), client_message(e.message)) from None
         except (TypeError, ValueError) as e:
-            raise invalid_argument(str(e)) from e
+            raise invalid_argument(client_message(str(e))) from None
         return {k: v.numpy() for k, v in result.items()}
