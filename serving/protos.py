@@ -1,9 +1,10 @@
 """TF Serving config protos that the ``tensorflow-serving-api`` wheel does not ship.
 
 The wheel has ``ModelServerConfig`` but not ``BatchingParameters``
-(``tensorflow_serving/servables/tensorflow/session_bundle_config.proto``) nor
-``MonitoringConfig`` (``tensorflow_serving/config/monitoring_config.proto``). This module
-declares those two messages field for field (same package, names, numbers and types as the
+(``tensorflow_serving/servables/tensorflow/session_bundle_config.proto``),
+``MonitoringConfig`` (``tensorflow_serving/config/monitoring_config.proto``) nor ``SSLConfig``
+(``tensorflow_serving/config/ssl_config.proto``). This module declares those messages
+field for field (same package, names, numbers and types as the
 TF Serving 2.x sources) in a private descriptor pool, so text-format files written or read
 here are exactly what ``tensorflow_model_server`` parses.
 """
@@ -61,6 +62,16 @@ def _pool() -> descriptor_pool.DescriptorPool:
     mon = monitoring.message_type.add(name="MonitoringConfig")
     _field(mon, "prometheus_config", 1, _F.TYPE_MESSAGE, f".{_PACKAGE}.PrometheusConfig")
     pool.Add(monitoring)
+
+    ssl = descriptor_pb2.FileDescriptorProto(
+        name="tensorflow_serving/config/ssl_config.proto", package=_PACKAGE, syntax="proto3",
+    )
+    msg = ssl.message_type.add(name="SSLConfig")
+    _field(msg, "server_key", 1, _F.TYPE_STRING)
+    _field(msg, "server_cert", 2, _F.TYPE_STRING)
+    _field(msg, "custom_ca", 3, _F.TYPE_STRING)
+    _field(msg, "client_verify", 4, _F.TYPE_BOOL)
+    pool.Add(ssl)
     return pool
 
 
@@ -77,3 +88,8 @@ def batching_parameters_class() -> type:
 def monitoring_config_class() -> type:
     """The ``tensorflow.serving.MonitoringConfig`` message class."""
     return _message_class(f"{_PACKAGE}.MonitoringConfig")
+
+
+def ssl_config_class() -> type:
+    """The ``tensorflow.serving.SSLConfig`` message class (``--ssl_config_file``)."""
+    return _message_class(f"{_PACKAGE}.SSLConfig")
