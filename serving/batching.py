@@ -5,11 +5,14 @@ workers each take the oldest task, wait up to ``batch_timeout_micros`` (from tha
 arrival) for more compatible tasks up to ``max_batch_size`` rows, run the merged batch once
 and split the outputs. ``max_enqueued_batches * max_batch_size`` queued rows is the queue
 limit: past it a request fails at once with RESOURCE_EXHAUSTED (HTTP 429), like TF Serving.
+A request waits for its batch no longer than its deadline: then it leaves the queue (a task
+no worker has taken yet is never run) and fails with DEADLINE_EXCEEDED (HTTP 504).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from serving import deadlines
 from serving.config import BatchingOptions
 from serving.errors import Code, ServingError, invalid_argument
+
+log = logging.getLogger("dlpipe.serving.batching")
 
 RunFn = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
@@ -33,7 +39,7 @@ class _Task:
         self.arrived = time.monotonic()
         self.done = threading.Event()
         self.result: dict[str, np.ndarray] | None = None
-        self.error: BaseException | None = None
+        self.error: tuple[Code, str] | None = None
 
 
 def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
@@ -87,11 +93,18 @@ class BatchScheduler:
     def submit(self, inputs: Mapping[str, np.ndarray], timeout: float | None = None) -> dict:
         """Queues a request and blocks until its slice of a batch result is ready.
 
+        Args:
+          inputs: The request's arrays (shared 0th dimension).
+          timeout: Seconds to wait for the result; None: the current request's deadline
+            (:mod:`serving.deadlines`), or no limit when it has none.
+
         Raises:
           ServingError: RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT for a
             task larger than ``max_batch_size`` or without a shared batch dimension,
             UNAVAILABLE after close, DEADLINE_EXCEEDED on timeout.
         """
+        if timeout is None:
+            timeout = deadlines.remaining()
         size = batch_size_of(inputs)
         if size > self._options.max_batch_size:
             raise invalid_argument(
@@ -111,10 +124,14 @@ class BatchScheduler:
             self._queue.append(task)
             self._queued_rows += size
             self._cond.notify()
-        if not task.done.wait(timeout):
-            raise ServingError(Code.DEADLINE_EXCEEDED, "Timed out waiting for the batch to run")
+        if not task.done.wait(None if timeout is None else max(0.0, timeout)):
+            with self._cond:
+                if task in self._queue:  # not taken by a worker: it will never run
+                    self._queue.remove(task)
+                    self._queued_rows -= task.size
+            raise deadlines.exceeded("waiting for the batch to run")
         if task.error is not None:
-            raise task.error
+            raise ServingError(*task.error)
         assert task.result is not None
         return task.result
 
@@ -199,9 +216,13 @@ class BatchScheduler:
             for t in batch:
                 t.result = {k: v[offset:offset + t.size] for k, v in outputs.items()}
                 offset += t.size
-        except BaseException as e:  # every waiting request must be woken with the error
+        except ServingError as e:  # every waiting request must be woken with the error
             for t in batch:
-                t.error = e
+                t.error = (e.code, e.message)
+        except BaseException as e:  # a bug: logged here, where its traceback is
+            log.exception("Batched run failed")
+            for t in batch:
+                t.error = (Code.INTERNAL, f"Internal error: {e}")
         finally:
             for t in batch:
                 t.done.set()

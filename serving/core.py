@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from dlpipe.contract import AVAILABLE, END, LOADING, UNLOADING, version_dirs
+from serving import deadlines
 from serving.backends import Servable, load_servable, version_dir_is_complete
 from serving.backends.base import Signature, example_inputs
 from serving.batching import BatchScheduler
 from serving.config import BatchingOptions, ServedModel
-from serving.errors import Code, ServingError, invalid_argument, not_found
+from serving.errors import Code, ServingError, failed_precondition, invalid_argument, not_found
 from serving.metrics import ServerMetrics
 
 log = logging.getLogger("dlpipe.serving")
@@ -96,6 +97,7 @@ class LoadedVersion:
     ) -> dict[str, np.ndarray]:
         """Runs a signature, through the batch scheduler when batching is on."""
         sig = self.servable.signature(signature)
+        deadlines.check("waiting to run the model")
         scheduler = self._schedulers.get(sig.name)
         if scheduler is None:
             return self.servable.run(sig.name, inputs, output_filter)
@@ -178,26 +180,86 @@ class ServerCore:
         self.warmup_replayer: Callable[[LoadedVersion, bytes], None] | None = None
 
     # ----- configuration --------------------------------------------------------------
-    def set_models(self, models: Sequence[ServedModel]) -> None:
+    def set_models(self, models: Sequence[ServedModel], keep_available: bool = False) -> None:
         """Replaces the model list (HandleReloadConfigRequest): new models are loaded,
-        models left out are unloaded, changed policies/labels apply at once."""
+        models left out are unloaded, changed policies/labels apply at once.
+
+        New and changed models are loaded before models left out are unloaded, so the
+        models kept serve throughout.
+
+        Args:
+          models: The new model list.
+          keep_available: Refuse (and undo) a change after which no model would have an
+            AVAILABLE version while one has now (a reload must not take the server down).
+
+        Raises:
+          ServingError: INVALID_ARGUMENT for duplicate names, FAILED_PRECONDITION when
+            ``keep_available`` refused the change (the previous config keeps serving).
+        """
         names = [m.name for m in models]
         if len(set(names)) != len(names):
             raise invalid_argument(f"Model names must be unique. Received: {names}")
         with self._lock:
-            removed = [n for n in self._models if n not in names]
-            for name in removed:
-                model = self._models.pop(name)
-                self._unload_all(model)
+            previous = {n: m.config for n, m in self._models.items()}
+            was_available = any(m.available for m in self._models.values())
+            if keep_available and was_available:
+                # Checked on disk first, so a config that cannot serve anything unloads
+                # nothing; a version that then fails to load is caught below.
+                reasons = [self._nothing_to_serve(cfg) for cfg in models]
+                if all(reasons):
+                    raise self._refusal("; ".join(reasons))
             for cfg in models:
                 if cfg.name in self._models:
                     self._models[cfg.name].config = cfg
                 else:
                     self._models[cfg.name] = _Model(cfg)
-            self.poll_once(initial=True)
+            for name in names:
+                self._poll_model(self._models[name], initial=True)
+            if keep_available and was_available and not any(
+                    self._models[n].available for n in names):
+                reasons = "; ".join(
+                    f"{n}: " + ", ".join(f"version {v} failed to load: {st.error.message}"
+                                         for v, st in sorted(self._models[n].status.items())
+                                         if st.error is not None)
+                    for n in names)
+                for name in names:
+                    if name not in previous:
+                        self._unload_all(self._models.pop(name))
+                    else:
+                        self._models[name].config = previous[name]
+                self.poll_once(initial=True)
+                raise self._refusal(reasons)
+            for name in [n for n in self._models if n not in names]:
+                self._unload_all(self._models.pop(name))
+
+    @staticmethod
+    def _refusal(reasons: str) -> ServingError:
+        return failed_precondition(
+            f"Refused: with this config no model would be available "
+            f"({reasons or 'it names no model'}). The server keeps its current models."
+        )
+
+    def _nothing_to_serve(self, cfg: ServedModel) -> str:
+        """Why a model config would serve no version, judged on disk ("" if it would)."""
+        if not os.path.isdir(cfg.base_path):
+            return f"{cfg.name}: base_path {cfg.base_path} is not a directory"
+        dirs = version_dirs(cfg.base_path)
+        if not dirs:
+            return (f"{cfg.name}: no version directory (ASCII digits, e.g. 1/) under "
+                    f"{cfg.base_path}")
+        complete = [v for v, p in dirs.items()
+                    if version_dir_is_complete(p, self.options.backend)]
+        if not self._aspired(_Model(cfg), complete):
+            return (f"{cfg.name}: no complete version under {cfg.base_path} that its "
+                    f"{cfg.version_policy} policy serves (found {sorted(dirs)})")
+        return ""
 
     def model_names(self) -> list[str]:
         return sorted(self._models)
+
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is a model of the current config (loaded or not)."""
+        return name in self._models
 
     # ----- polling ----------------------------------------------------------------------
     def start_polling(self) -> None:

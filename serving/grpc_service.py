@@ -1,4 +1,11 @@
-"""The gRPC API: the official TF Serving servicers over :class:`ModelService`."""
+"""The gRPC API: TF Serving's two services over :class:`ModelService`.
+
+The method handlers are built from the services' descriptors (the same names, request and
+response types as ``tensorflow-serving-api``'s generated stubs), with two differences
+from the generated ``add_*_to_server`` helpers: bytes that do not parse as the request
+message are answered INVALID_ARGUMENT (grpcio's own deserializer answers INTERNAL), and
+every call runs under a deadline (the client's, else the server's default).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from google.protobuf import symbol_database
+from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
+from serving import deadlines
 from serving.errors import Code, ServingError
 from serving.service import ModelService
 
@@ -23,73 +32,144 @@ def grpc_code(code: Code) -> grpc.StatusCode:
     return _GRPC_CODES[int(code)]
 
 
-class _Base:
-    def __init__(self, service: ModelService) -> None:
-        self.service = service
+class _Undecodable:
+    """Stands for request bytes that did not parse, so the handler can answer 400-style."""
 
-    def _call(self, api: str, request: Any, context: grpc.ServicerContext,
-              fn: Callable[[Any], Any], model_name: str) -> Any:
-        started = time.perf_counter()
-        version = None
+    def __init__(self, message_name: str, reason: str) -> None:
+        self.message_name = message_name
+        self.reason = reason
+
+
+def _deserializer(message_class: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
         try:
-            result = fn(request)
-            if isinstance(result, tuple):
-                response, loaded = result
-                version = loaded.version
-            else:
-                response = result
-            self.service.observe(model_name, version, api, "grpc", Code.OK, started)
-            return response
-        except ServingError as e:
-            error = e
-        except Exception as e:  # a bug, not a bad request
-            log.exception("gRPC %s failed", api)
-            error = ServingError(Code.INTERNAL, f"Internal error: {e}")
-        self.service.observe(model_name, version, api, "grpc", error.code, started)
-        context.abort(grpc_code(error.code), error.message)
+            return message_class.FromString(data)
+        except Exception as e:  # DecodeError, or whatever else protobuf raises on bad bytes
+            return _Undecodable(message_class.DESCRIPTOR.full_name, str(e) or type(e).__name__)
+
+    return parse
 
 
-class PredictionServicer(_Base, prediction_service_pb2_grpc.PredictionServiceServicer):
-    """tensorflow.serving.PredictionService."""
+class _Api:
+    """Runs one API call: decode check, deadline, errors to status codes, metrics."""
 
-    def Classify(self, request, context):  # noqa: N802 (gRPC method names)
-        return self._call("classify", request, context, self.service.classify,
-                          request.model_spec.name)
+    def __init__(self, service: ModelService, default_timeout: float | None) -> None:
+        self.service = service
+        self.default_timeout = default_timeout
 
-    def Regress(self, request, context):  # noqa: N802
-        return self._call("regress", request, context, self.service.regress,
-                          request.model_spec.name)
+    def call(self, api: str, fn: Callable[[Any], Any], model_name: Callable[[Any], str],
+             request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        if isinstance(request, _Undecodable):
+            code, message = Code.INVALID_ARGUMENT, (
+                f"Cannot parse the request as a {request.message_name}: {request.reason}")
+            self.service.observe("", None, api, "grpc", code, started)
+            context.abort(grpc_code(code), message)
+        name = model_name(request)
+        left = context.time_remaining()
+        if left is not None and left > 1e9:  # grpcio's way of saying "no deadline"
+            left = None
+        if left is None:
+            timeout, source = self.default_timeout, "--grpc_default_timeout_in_ms"
+        else:
+            timeout, source = left, "the client's deadline"
+        version = None
+        # Only the code and message outlive the except blocks: keeping the exception would
+        # make a cycle (exception -> traceback -> this frame) holding the request's arrays.
+        code, message = Code.OK, ""
+        with deadlines.deadline(timeout, source):
+            try:
+                result = fn(request)
+                if isinstance(result, tuple):
+                    response, loaded = result
+                    version = loaded.version
+                else:
+                    response = result
+            except ServingError as e:
+                code, message = e.code, e.message
+            except Exception as e:  # a bug, not a bad request
+                log.exception("gRPC %s failed", api)
+                code, message = Code.INTERNAL, f"Internal error: {e}"
+        self.service.observe(name, version, api, "grpc", code, started)
+        if code != Code.OK:
+            context.abort(grpc_code(code), message)
+        return response
 
-    def Predict(self, request, context):  # noqa: N802
-        return self._call("predict", request, context, self.service.predict,
-                          request.model_spec.name)
 
-    def MultiInference(self, request, context):  # noqa: N802
-        name = request.tasks[0].model_spec.name if request.tasks else ""
-        return self._call("multi_inference", request, context, self.service.multi_inference,
-                          name)
-
-    def GetModelMetadata(self, request, context):  # noqa: N802
-        return self._call("metadata", request, context, self.service.get_model_metadata,
-                          request.model_spec.name)
+def _spec_name(request: Any) -> str:
+    return request.model_spec.name
 
 
-class ModelServicer(_Base, model_service_pb2_grpc.ModelServiceServicer):
-    """tensorflow.serving.ModelService."""
+def _first_task_name(request: Any) -> str:
+    return request.tasks[0].model_spec.name if request.tasks else ""
 
-    def GetModelStatus(self, request, context):  # noqa: N802
-        return self._call("status", request, context, self.service.get_model_status,
-                          request.model_spec.name)
 
-    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
-        return self._call("reload_config", request, context, self.service.reload_config, "")
+def _reload_disabled(request: Any) -> Any:
+    raise ServingError(
+        Code.UNIMPLEMENTED,
+        "HandleReloadConfigRequest is disabled on this server. Start it with "
+        "--enable_reload_config_api to allow model config changes over gRPC (and only where "
+        "clients are trusted: loopback, or TLS with client certificates).",
+    )
+
+
+def _handlers(service: ModelService, default_timeout: float | None,
+              enable_reload: bool) -> list[grpc.GenericRpcHandler]:
+    api = _Api(service, default_timeout)
+    # method name -> (api label, operation, model name of a request)
+    operations: dict[str, dict[str, tuple[str, Callable, Callable]]] = {
+        "PredictionService": {
+            "Classify": ("classify", service.classify, _spec_name),
+            "Regress": ("regress", service.regress, _spec_name),
+            "Predict": ("predict", service.predict, _spec_name),
+            "MultiInference": ("multi_inference", service.multi_inference, _first_task_name),
+            "GetModelMetadata": ("metadata", service.get_model_metadata, _spec_name),
+        },
+        "ModelService": {
+            "GetModelStatus": ("status", service.get_model_status, _spec_name),
+            "HandleReloadConfigRequest": (
+                "reload_config",
+                service.reload_config if enable_reload else _reload_disabled,
+                lambda request: ""),
+        },
+    }
+    files = {"PredictionService": prediction_service_pb2, "ModelService": model_service_pb2}
+    symbols = symbol_database.Default()
+    handlers = []
+    for service_name, methods in operations.items():
+        descriptor = files[service_name].DESCRIPTOR.services_by_name[service_name]
+        method_handlers = {}
+        for method in descriptor.methods:
+            label, fn, name_of = methods[method.name]
+            request_class = symbols.GetSymbol(method.input_type.full_name)
+            response_class = symbols.GetSymbol(method.output_type.full_name)
+
+            def behaviour(request, context, label=label, fn=fn, name_of=name_of):
+                return api.call(label, fn, name_of, request, context)
+
+            method_handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                behaviour,
+                request_deserializer=_deserializer(request_class),
+                response_serializer=response_class.SerializeToString,
+            )
+        handlers.append(grpc.method_handlers_generic_handler(descriptor.full_name,
+                                                             method_handlers))
+    return handlers
 
 
 class GrpcServer:
-    """A grpcio server with both services, bound to ``host:port`` (0: a free port)."""
+    """A grpcio server with both services, bound to ``host:port`` (0: a free port).
+
+    Args:
+      credentials: Server TLS credentials (``--ssl_config_file``), or None for plaintext.
+      default_timeout: Deadline in seconds of calls whose client set none (None: unbounded).
+      enable_reload: Serve HandleReloadConfigRequest (off: it answers UNIMPLEMENTED).
+    """
 
     def __init__(self, service: ModelService, host: str, port: int, *, max_threads: int = 64,
-                 max_message_bytes: int = 256 << 20) -> None:
+                 max_message_bytes: int = 256 << 20,
+                 credentials: grpc.ServerCredentials | None = None,
+                 default_timeout: float | None = None, enable_reload: bool = False) -> None:
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_threads, thread_name_prefix="grpc"),
             options=[
@@ -98,14 +178,13 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(service), self._server
-        )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelServicer(service), self._server
-        )
+        self._server.add_generic_rpc_handlers(
+            tuple(_handlers(service, default_timeout, enable_reload)))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.port = self._server.add_insecure_port(address)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"Cannot bind the gRPC server to {address}")
 
@@ -115,3 +194,4 @@ class GrpcServer:
     def stop(self, grace: float = 10.0) -> None:
         """Rejects new calls and waits up to ``grace`` s for running ones."""
         self._server.stop(grace).wait()
+

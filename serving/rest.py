@@ -8,7 +8,10 @@ Routes (case-insensitive, as in http_rest_api_util.cc):
 * ``GET  /monitoring/prometheus/metrics`` (path from the monitoring config)
 
 Model work runs on a thread pool, never on the IO loop. Bodies over ``max_body_bytes`` are
-drained and answered ``413 {"error": ...}``.
+drained and answered ``413 {"error": ...}``. Every request has a deadline
+(``--rest_api_timeout_in_ms``, default 30 s): past it the client gets ``504`` at once and the
+worker drops the request at its next stage. With an ``ssl.SSLContext`` the server speaks
+HTTPS only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import concurrent.futures
 import logging
 import re
+import ssl
 import threading
 import time
 import urllib.parse
@@ -26,7 +30,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from serving import json_codec
+from serving import deadlines, json_codec
 from serving.errors import Code, ServingError, http_status, invalid_argument
 from serving.metrics import CONTENT_TYPE
 from serving.service import ModelService
@@ -43,17 +47,20 @@ STATUS_RE = re.compile(
 )
 _V1_RE = re.compile(r"/v1/.*", re.IGNORECASE)
 _INT64_MAX = 2**63 - 1
+DEFAULT_TIMEOUT_MS = 30_000
+"""TF Serving's ``--rest_api_timeout_in_ms`` default."""
 
 
 class _State:
     """What every handler shares."""
 
     def __init__(self, service: ModelService, executor: concurrent.futures.Executor,
-                 max_body_bytes: int, metrics_path: str | None) -> None:
+                 max_body_bytes: int, metrics_path: str | None, timeout_ms: int) -> None:
         self.service = service
         self.executor = executor
         self.max_body_bytes = max_body_bytes
         self.metrics_path = metrics_path
+        self.timeout_ms = timeout_ms
         self.inflight = 0
         self.lock = threading.Lock()
 
@@ -61,10 +68,14 @@ class _State:
 def _parse_version(text: str | None) -> int | None:
     if not text:
         return None
-    version = int(text)
-    if version > _INT64_MAX:
-        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
-    return version
+    # More than 19 significant digits is past int64 (and Python's int() refuses 4,300+).
+    if len(text.lstrip("0")) > 19 or int(text) > _INT64_MAX:
+        shown = text if len(text) <= 64 else f"{text[:64]}... ({len(text)} digits)"
+        raise invalid_argument(
+            f"Failed to convert version: {shown} to numeric. Versions are int64 "
+            f"(at most {_INT64_MAX})."
+        )
+    return int(text)
 
 
 @tornado.web.stream_request_body
@@ -108,6 +119,18 @@ class ApiHandler(tornado.web.RequestHandler):
     def check_xsrf_cookie(self) -> None:  # an API, not a form
         pass
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's own errors (405 for PUT, DELETE...) as TF Serving's JSON error body."""
+        self.set_header("Content-Type", "application/json")
+        if self.request.method == "HEAD":
+            self.finish()
+            return
+        if status_code == 405:
+            message = f"HTTP method {self.request.method} is not supported: use GET or POST."
+        else:
+            message = self._reason
+        self.finish(json_codec.encode_error(message))
+
     def _reply(self, status: int, body: str | bytes, content_type: str = "application/json"):
         self.set_status(status)
         self.set_header("Content-Type", content_type)
@@ -139,7 +162,7 @@ class ApiHandler(tornado.web.RequestHandler):
         if self._size > self.state.max_body_bytes:
             self._reply(413, json_codec.encode_error(
                 f"Request body of {self._size} bytes exceeds the limit of "
-                f"{self.state.max_body_bytes} bytes"))
+                f"{self.state.max_body_bytes} bytes (--max_request_bytes)"))
             return
         body = b"".join(self._chunks)
         await self._run(m.group(4).lower(), m.group(1), m.group(2), m.group(3), body)
@@ -165,9 +188,18 @@ class ApiHandler(tornado.web.RequestHandler):
                     "be supplied."
                 )
             loop = asyncio.get_running_loop()
-            text = await loop.run_in_executor(
+            work = loop.run_in_executor(
                 self.state.executor, self._work, api, name, version, label, body, holder
             )
+            try:
+                text = await asyncio.wait_for(work, self.state.timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                # The worker stops at its next stage (its deadline has passed too).
+                raise ServingError(
+                    Code.DEADLINE_EXCEEDED,
+                    f"Request timed out after {self.state.timeout_ms} ms "
+                    "(--rest_api_timeout_in_ms)",
+                ) from None
         except ServingError as e:
             self.state.service.observe(name, holder.get("version"), api, "rest", e.code, started)
             self._error(e)
@@ -183,6 +215,12 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def _work(self, api: str, name: str, version: int | None, label: str | None,
               body: bytes | None, holder: dict[str, Any]) -> str:
+        timeout_ms = self.state.timeout_ms
+        with deadlines.deadline(timeout_ms / 1000, f"--rest_api_timeout_in_ms={timeout_ms}"):
+            return self._dispatch(api, name, version, label, body, holder)
+
+    def _dispatch(self, api: str, name: str, version: int | None, label: str | None,
+                  body: bytes | None, holder: dict[str, Any]) -> str:
         service = self.state.service
         if api == "status":
             return service.rest_status(name, version, label)
@@ -204,9 +242,12 @@ class RestServer:
     """The tornado HTTP server, run on its own thread and event loop."""
 
     def __init__(self, service: ModelService, host: str, port: int, *, threads: int = 16,
-                 max_body_bytes: int = 64 << 20, metrics_path: str | None = None) -> None:
+                 max_body_bytes: int = 64 << 20, metrics_path: str | None = None,
+                 timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._executor = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="rest")
-        self._state = _State(service, self._executor, max_body_bytes, metrics_path)
+        self._state = _State(service, self._executor, max_body_bytes, metrics_path, timeout_ms)
+        self._ssl_context = ssl_context
         self._host, self._requested_port = host, port
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -230,9 +271,11 @@ class RestServer:
             app = tornado.web.Application([(r"/.*", ApiHandler, {"state": self._state})])
             sockets = tornado.netutil.bind_sockets(self._requested_port, self._host)
             self.port = sockets[0].getsockname()[1]
-            # Oversized bodies up to 4x the limit are drained and answered 413.
+            # Oversized bodies up to 4x the limit are drained and answered 413; a body that
+            # has not arrived within the request timeout closes the connection.
             self._server = tornado.httpserver.HTTPServer(
-                app, max_body_size=self._state.max_body_bytes * 4, idle_connection_timeout=300
+                app, max_body_size=self._state.max_body_bytes * 4, idle_connection_timeout=300,
+                body_timeout=self._state.timeout_ms / 1000, ssl_options=self._ssl_context,
             )
             self._server.add_sockets(sockets)
         except BaseException as e:  # reported to start()

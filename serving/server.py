@@ -23,10 +23,15 @@ from serving.config import BatchingOptions, ServedModel, ServingConfigError
 from serving.core import CoreOptions, ServerCore
 from serving.grpc_service import GrpcServer
 from serving.metrics import ServerMetrics
-from serving.rest import RestServer
+from serving.rest import DEFAULT_TIMEOUT_MS, RestServer
 from serving.service import ModelService, served_models_from_config
 
 log = logging.getLogger("dlpipe.serving")
+
+DEFAULT_MAX_BODY_BYTES = 16 << 20
+"""REST body limit (``--max_request_bytes``)."""
+DEFAULT_GRPC_TIMEOUT_MS = 300_000
+"""Deadline of a gRPC call whose client set none (TF Serving has no such bound)."""
 
 
 @dataclasses.dataclass
@@ -46,11 +51,16 @@ class ServerOptions:
       poll_seconds: File system poll interval for new versions.
       batching: Server-side batching, or None.
       metrics_path: Prometheus path on the REST port; None disables it.
-      max_body_bytes: REST request size limit.
+      max_body_bytes: REST request size limit (decoding costs time and memory in
+        proportion to it: about 0.1 s and 12 bytes of memory per body byte, worst case).
       grpc_max_message_bytes: gRPC message size limit (TF Serving lifts gRPC's 4 MB).
       grpc_max_threads: gRPC worker threads (concurrent calls in the model).
       rest_threads: Threads running REST requests.
       warmup: Warm each version up before it becomes AVAILABLE.
+      rest_timeout_ms: Deadline of every REST request (``--rest_api_timeout_in_ms``).
+      grpc_default_timeout_ms: Deadline of gRPC calls whose client set none; 0: none.
+      enable_reload_config_api: Serve gRPC HandleReloadConfigRequest (off by default).
+      ssl_config_file: A text-format SSLConfig: TLS on both ports.
     """
 
     grpc_port: int = 8500
@@ -65,11 +75,15 @@ class ServerOptions:
     poll_seconds: float = 1.0
     batching: BatchingOptions | None = None
     metrics_path: str | None = config_lib.PROMETHEUS_PATH
-    max_body_bytes: int = 64 << 20
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     grpc_max_message_bytes: int = 256 << 20
     grpc_max_threads: int = 64
     rest_threads: int = 16
     warmup: bool = True
+    rest_timeout_ms: int = DEFAULT_TIMEOUT_MS
+    grpc_default_timeout_ms: int = DEFAULT_GRPC_TIMEOUT_MS
+    enable_reload_config_api: bool = False
+    ssl_config_file: str = ""
 
     def models(self) -> list[ServedModel]:
         """The model list from the config file or the single-model flags."""
@@ -124,26 +138,43 @@ class ModelServer:
     def start(self) -> ModelServer:
         """Loads the models (blocking until the first scan is done), then opens the ports."""
         opts = self.options
+        for name in ("rest_timeout_ms", "max_body_bytes"):
+            if getattr(opts, name) <= 0:
+                raise ServingConfigError(
+                    f"{name} must be > 0. Received: {name}={getattr(opts, name)!r}")
+        tls = None
+        if opts.ssl_config_file:
+            from serving.tls import read_ssl_config
+
+            tls = read_ssl_config(Path(opts.ssl_config_file))
         models = opts.models()
         if opts.model_config_file:
             self._config_mtime = os.stat(opts.model_config_file).st_mtime
         self.core.set_models(models)
+        grpc_timeout = opts.grpc_default_timeout_ms / 1000 if opts.grpc_default_timeout_ms > 0 \
+            else None
         self._grpc = GrpcServer(self.service, opts.host, opts.grpc_port,
                                 max_threads=opts.grpc_max_threads,
-                                max_message_bytes=opts.grpc_max_message_bytes)
+                                max_message_bytes=opts.grpc_max_message_bytes,
+                                credentials=tls.grpc_credentials() if tls else None,
+                                default_timeout=grpc_timeout,
+                                enable_reload=opts.enable_reload_config_api)
         self._grpc.start()
         if opts.rest_port is not None:
             self._rest = RestServer(self.service, opts.rest_host or opts.host, opts.rest_port,
                                     threads=opts.rest_threads, max_body_bytes=opts.max_body_bytes,
-                                    metrics_path=opts.metrics_path)
+                                    metrics_path=opts.metrics_path,
+                                    timeout_ms=opts.rest_timeout_ms,
+                                    ssl_context=tls.ssl_context() if tls else None)
             self._rest.start()
         self.core.start_polling()
         if opts.model_config_file and opts.model_config_file_poll_wait_seconds > 0:
             self._config_thread = threading.Thread(
                 target=self._watch_config, name="config-poll", daemon=True)
             self._config_thread.start()
-        log.info("Serving gRPC on %s:%d, REST on %s:%s", opts.host, self.grpc_port,
-                 opts.rest_host or opts.host, self.rest_port or "(disabled)")
+        log.info("Serving gRPC on %s:%d, REST on %s:%s%s", opts.host, self.grpc_port,
+                 opts.rest_host or opts.host, self.rest_port or "(disabled)",
+                 " (TLS)" if tls else "")
         return self
 
     def _watch_config(self) -> None:
@@ -153,7 +184,7 @@ class ModelServer:
                 mtime = os.stat(path).st_mtime
                 if mtime != self._config_mtime:
                     self._config_mtime = mtime
-                    self.core.set_models(self.options.models())
+                    self.core.set_models(self.options.models(), keep_available=True)
                     log.info("Reloaded model config %s", path)
             except Exception as e:  # a bad edit must not stop the server
                 log.error("Cannot reload model config %s: %s", path, e)

@@ -42,6 +42,9 @@ def _apis() -> Any:
 (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, inference_pb2,
  model_management_pb2, predict_pb2, prediction_log_pb2, regression_pb2) = _apis()
 
+UNKNOWN_MODEL_LABEL = "(unknown)"
+"""The ``model`` label of requests naming no served model (or none at all)."""
+
 def serialized_examples(request_input: Any) -> np.ndarray:
     """InputToSerializedExampleTensor: one serialized tf.Example per input example.
 
@@ -78,7 +81,8 @@ class ModelService:
                  reload_models: Callable[[list[ServedModel]], None] | None = None) -> None:
         self.core = core
         self.metrics = metrics
-        self._reload_models = reload_models or core.set_models
+        self._reload_models = reload_models or (
+            lambda models: core.set_models(models, keep_available=True))
         core.warmup_replayer = self.replay_warmup
 
     # ----- shared helpers -------------------------------------------------------------
@@ -92,7 +96,12 @@ class ModelService:
 
     def observe(self, model: str, version: Any, api: str, protocol: str, code: Code,
                 started: float) -> None:
+        """Records an answered request. Only served model names become metric labels: a
+        name from a request for a model this server does not serve is counted as
+        ``UNKNOWN_MODEL_LABEL`` (else every made-up name would add series for ever)."""
         if self.metrics is not None:
+            if not self.core.serves(model):
+                model, version = UNKNOWN_MODEL_LABEL, None
             self.metrics.observe(model, "" if version is None else str(version), api, protocol,
                                  code.name, time.perf_counter() - started)
 
@@ -343,6 +352,7 @@ class ModelService:
 
     # ----- Config reload -----------------------------------------------------------------
     def reload_config(self, request: Any) -> Any:
+        """HandleReloadConfigRequest; refused when no model would be available after it."""
         config = request.config
         if config.WhichOneof("config") != "model_config_list":
             raise invalid_argument("ModelServerConfig must hold a model_config_list")

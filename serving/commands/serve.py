@@ -5,7 +5,10 @@ A deployment script written for ``tensorflow_model_server`` runs unchanged with
 ``--model_config_file``, ``--enable_batching``, ``--batching_parameters_file``,
 ``--monitoring_config_file``, ``--file_system_poll_wait_seconds``...). Differences: both
 APIs bind to loopback unless ``--host`` / ``--rest_api_host`` say otherwise, and the
-Prometheus endpoint is on by default.
+Prometheus endpoint is on by default; ``--ssl_config_file`` secures REST as well as gRPC;
+HandleReloadConfigRequest answers only with ``--enable_reload_config_api``; gRPC calls
+without a client deadline get ``--grpc_default_timeout_in_ms``. docs/serving-security.md
+says how to expose the server beyond loopback.
 """
 
 from __future__ import annotations
@@ -51,8 +54,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="Warm each version up before serving it (default true).")
     a("--rest_api_num_threads", type=int, default=16, help="Threads running REST requests.")
     a("--grpc_max_threads", type=int, default=64, help="Threads running gRPC requests.")
-    a("--max_request_bytes", type=int, default=64 << 20,
-      help="REST body size limit; larger bodies get 413 (default 64 MiB).")
+    a("--max_request_bytes", type=int, default=16 << 20,
+      help="REST body size limit; larger bodies get 413 (default 16 MiB). Decoding a body "
+           "costs time and memory in proportion to its size.")
+    a("--rest_api_timeout_in_ms", type=int, default=30_000,
+      help="Deadline of every REST request; past it the answer is 504 (default 30000).")
+    a("--grpc_default_timeout_in_ms", type=int, default=300_000,
+      help="Deadline of gRPC calls whose client set none; a client's deadline is always "
+           "honoured (default 300000; 0: no bound, as in TF Serving).")
+    a("--ssl_config_file", default="",
+      help="Text-format SSLConfig (server_key, server_cert, custom_ca, client_verify; PEM "
+           "contents): TLS on the gRPC and the REST port.")
+    a("--enable_reload_config_api", type=_bool, nargs="?", const=True, default=False,
+      help="Serve gRPC HandleReloadConfigRequest (default off: anyone who can reach the port "
+           "could change what is served). A reload that would leave no model available is "
+           "refused either way.")
     a("--backend", choices=("tensorflow", "onnx", "tflite"), default="tensorflow",
       help="tensorflow: SavedModels; onnx / tflite: model.onnx / *.tflite version dirs "
            "from the edge export.")
@@ -92,6 +108,10 @@ def options_from_args(args: argparse.Namespace):  # -> serving.server.ServerOpti
         grpc_max_threads=args.grpc_max_threads,
         rest_threads=args.rest_api_num_threads,
         warmup=args.enable_model_warmup,
+        rest_timeout_ms=args.rest_api_timeout_in_ms,
+        grpc_default_timeout_ms=args.grpc_default_timeout_in_ms,
+        enable_reload_config_api=args.enable_reload_config_api,
+        ssl_config_file=args.ssl_config_file,
     )
 
 
@@ -116,8 +136,10 @@ def main(args: argparse.Namespace) -> int:
     except OSError as e:
         raise DlpipeError(f"Cannot start the server: {e}") from e
     # One machine-readable line, so scripts and tests can find the bound ports.
+    tls = " (TLS)" if options.ssl_config_file else ""
     print(f"dlpipe serve: gRPC on {options.host}:{server.grpc_port}, REST on "
-          f"{options.rest_host or options.host}:{server.rest_port or 'disabled'}", flush=True)
+          f"{options.rest_host or options.host}:{server.rest_port or 'disabled'}{tls}",
+          flush=True)
     server.serve_forever()
     print("dlpipe serve: stopped", flush=True)
     return 0

@@ -52,7 +52,7 @@ def server(serving_root: Path) -> Iterator:
 
     srv = ModelServer(ServerOptions(
         grpc_port=0, rest_port=0, model_config_file=str(serving_root / "models.config"),
-        poll_seconds=0, max_body_bytes=1 << 20,
+        poll_seconds=0, max_body_bytes=1 << 20, enable_reload_config_api=True,
     )).start()
     yield srv
     srv.stop()
