@@ -2,8 +2,10 @@
 
 Every fact comes from MLMD (the ``pipeline_run`` contexts, their executions and output
 artifacts) or from the artifacts MLMD points to (the Evaluator's metrics). The runner marks
-each run's context with how it ended (``dlpipe_state``: complete, failed, stopped) and when;
-a run without that mark is still running, or its process was killed.
+each run's context with how it ended (``dlpipe_state``: complete, failed, stopped, died) and
+when. A run without that mark is ``running`` if it holds the pipeline root's run lock, else
+it ``died``: its process ended (killed, out of memory, a restart) before it could record how;
+the next run marks it so for good.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ import dataclasses
 import datetime
 
 from pipeline.config import PipelineConfig
-from pipeline.runner import ENDED_MS_KEY, RUN_STATE_KEY, STARTED_MS_KEY
+from pipeline.runner import (
+    DIED,
+    ENDED_MS_KEY,
+    FAILED_NODE_KEY,
+    RUN_STATE_KEY,
+    STARTED_MS_KEY,
+    lock_holder,
+)
 from pipeline.summary import (
     _prop,
     artifact_span,
@@ -52,7 +61,7 @@ def _time(ms: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(ms / 1000).astimezone()
 
 
-def _run_contexts(store, pipeline_name: str) -> list:
+def run_contexts(store, pipeline_name: str) -> list:
     """The pipeline's ``pipeline_run`` contexts (a shared store holds other pipelines too)."""
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is None:
@@ -87,7 +96,8 @@ def _headline_accuracy(evaluation_uri: str) -> float | None:
 def list_runs(config: PipelineConfig, store) -> list[RunRecord]:
     """Every run of ``config.name`` in the store, oldest first."""
     records = []
-    for ctx, executions in _run_contexts(store, config.name):
+    live = lock_holder(config.pipeline_root)
+    for ctx, executions in run_contexts(store, config.name):
         props = ctx.custom_properties
         if STARTED_MS_KEY in props:
             started = int(props[STARTED_MS_KEY].double_value)
@@ -95,12 +105,14 @@ def list_runs(config: PipelineConfig, store) -> list[RunRecord]:
         else:
             started = min(e.create_time_since_epoch for e in executions)
             ended = max(e.last_update_time_since_epoch for e in executions)
-        state = props[RUN_STATE_KEY].string_value if RUN_STATE_KEY in props else "running?"
+        if RUN_STATE_KEY in props:
+            state = props[RUN_STATE_KEY].string_value
+        else:
+            state = "running" if live is not None and live.run_id == ctx.name else DIED
         record = RunRecord(
             run_id=ctx.name, started=_time(started), seconds=(ended - started) / 1000,
             state=state,
-            failed_node=props["dlpipe_failed_node"].string_value
-            if "dlpipe_failed_node" in props else "",
+            failed_node=props[FAILED_NODE_KEY].string_value if FAILED_NODE_KEY in props else "",
         )
         outputs = run_outputs(store, ctx.name)
         examples = example_gen_output(outputs)

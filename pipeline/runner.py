@@ -8,6 +8,12 @@ loop and from ML Metadata instead of from log records, and a stop request (SIGTE
 off halfway: the Pusher's rename is atomic, so a stopped run leaves no half-written
 version. The full TFX/Beam/TensorFlow log goes to ``pipeline.log`` in the run's directory;
 the run's summary is read back from ML Metadata (``pipeline.summary``).
+
+One run at a time per pipeline root: a run holds an exclusive lock on
+``<pipeline_root>/.dlpipe-run.lock`` (``flock``: the kernel drops it when the process ends,
+however it ends) and writes who holds it there. A second run says who and exits 1. A run
+that starts marks earlier runs that ended without recording how (killed, out of memory, a
+restart) as ``died``, and removes the empty output directories they left.
 """
 
 from __future__ import annotations
@@ -15,8 +21,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import fcntl
+import json
 import logging
+import os
+import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -35,6 +46,12 @@ RUN_STATE_KEY = "dlpipe_state"
 STARTED_MS_KEY = "dlpipe_started_ms"
 ENDED_MS_KEY = "dlpipe_ended_ms"
 """When the run started and ended (epoch ms, double), on the same context."""
+FAILED_NODE_KEY = "dlpipe_failed_node"
+RUN_LOCK_FILE = ".dlpipe-run.lock"
+"""The lock a run holds on its pipeline root (``<pipeline_root>/.dlpipe-run.lock``)."""
+DIED = "died"
+"""State of a run whose process ended without recording how it ended."""
+_EXECUTION_UNFINISHED = (1, 2)  # ml_metadata Execution.State NEW, RUNNING
 
 
 class RunStopped(Exception):
@@ -99,6 +116,155 @@ def check_writable(path: Path, what: str) -> None:
             f"{what} {path} is not writable ({e.strerror or e}). Expected a directory dlpipe "
             f"can create files in (set output_root or push.serving_root)."
         ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class LockHolder:
+    """The process holding a pipeline root's run lock."""
+
+    pid: int
+    host: str
+    started: str
+    run_id: str = ""
+
+    def describe(self) -> str:
+        run = f", run {self.run_id}" if self.run_id else ""
+        return f"pid {self.pid} on {self.host}, started {self.started}{run}"
+
+
+def _read_holder(f) -> LockHolder | None:
+    f.seek(0)
+    try:
+        data = json.loads(f.read() or "{}")
+        return LockHolder(int(data["pid"]), str(data["host"]), str(data["started"]),
+                          str(data.get("run_id", "")))
+    except (ValueError, KeyError, TypeError):  # written by something else, or mid-write
+        return None
+
+
+class RunLock:
+    """The exclusive lock a run holds on its pipeline root while it runs.
+
+    Args:
+      pipeline_root: The pipeline's root directory (created if missing).
+    """
+
+    def __init__(self, pipeline_root: Path) -> None:
+        self.root = Path(pipeline_root)
+        self.path = self.root / RUN_LOCK_FILE
+        self._file = None
+        self.holder: LockHolder | None = None
+
+    def acquire(self, wait: float = 2.0) -> None:
+        """Takes the lock, or raises DlpipeError naming its holder.
+
+        Args:
+          wait: Seconds to retry: ``dlpipe runs`` takes a shared lock for an instant to
+            see whether a run is live, which must not make a starting run fail.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        give_up = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up:
+                    holder = _read_holder(f)
+                    f.close()
+                    who = holder.describe() if holder else "holder unknown"
+                    raise DlpipeError(
+                        f"Another dlpipe run is using {self.root} ({who}). One run at a time "
+                        "per pipeline root: wait for it to end, or stop it (kill -TERM "
+                        f"{holder.pid if holder else '<pid>'}: it stops after its current "
+                        "component)."
+                    ) from None
+                time.sleep(0.05)
+        self._file = f
+        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        self._write(LockHolder(os.getpid(), socket.gethostname(), started))
+
+    def set_run_id(self, run_id: str) -> None:
+        """Records the run id in the lock file (``dlpipe runs`` tells the live run by it)."""
+        assert self.holder is not None, "acquire() first"
+        self._write(dataclasses.replace(self.holder, run_id=run_id))
+
+    def _write(self, holder: LockHolder) -> None:
+        self.holder = holder
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(json.dumps(dataclasses.asdict(holder)))
+        self._file.flush()
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_holder(pipeline_root: Path) -> LockHolder | None:
+    """The live run's holder of the pipeline root's lock; None when no run is live.
+
+    Probes with a shared lock taken for an instant, never blocking.
+    """
+    path = Path(pipeline_root) / RUN_LOCK_FILE
+    try:
+        f = open(path)
+    except OSError:
+        return None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(f) or LockHolder(0, "?", "?")
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return None
+
+
+def settle_dead_runs(config: PipelineConfig, store, live_run_id: str = "") -> list[str]:
+    """Marks runs that ended without a recorded state as ``died``; removes the empty output
+    directories their unfinished components left. Call it holding the run lock (then no
+    other run of this pipeline root is live).
+
+    Returns:
+      One line per dead run, saying what was done.
+    """
+    from pipeline.history import run_contexts
+    from pipeline.summary import executions_by_node
+
+    lines = []
+    for ctx, executions in run_contexts(store, config.name):
+        if RUN_STATE_KEY in ctx.custom_properties or ctx.name == live_run_id:
+            continue
+        unfinished = {node: [e for e in execs if e.last_known_state in _EXECUTION_UNFINISHED]
+                      for node, execs in executions_by_node(store, ctx.name).items()}
+        unfinished = {node: execs for node, execs in unfinished.items() if execs}
+        removed = 0
+        for node, execs in unfinished.items():
+            for e in execs:
+                for out in (config.pipeline_root / node).glob(f"*/{e.id}"):
+                    if out.is_dir() and not any(p.is_file() for p in out.rglob("*")):
+                        shutil.rmtree(out, ignore_errors=True)
+                        removed += 1
+        started = min(e.create_time_since_epoch for e in executions) / 1000
+        ended = max(e.last_update_time_since_epoch for e in executions) / 1000
+        node = ", ".join(sorted(unfinished))
+        record_run_state(store, ctx.name, DIED, started, ended, node)
+        where = f" during {node}" if node else ""
+        lines.append(f"Run {ctx.name} died{where} (its process ended without recording how); "
+                     f"marked '{DIED}'" + (f", removed {removed} empty output "
+                                           f"director{'y' if removed == 1 else 'ies'}"
+                                           if removed else ""))
+    return lines
 
 
 def make_run_id() -> str:
@@ -196,7 +362,7 @@ def record_run_state(store, run_id: str, state: str, started: float, ended: floa
     # Epoch milliseconds as doubles: MLMD's MySQL schema keeps int_value in a 32-bit INT.
     context.custom_properties[STARTED_MS_KEY].double_value = round(started * 1000)
     context.custom_properties[ENDED_MS_KEY].double_value = round(ended * 1000)
-    context.custom_properties["dlpipe_failed_node"].string_value = failed_node
+    context.custom_properties[FAILED_NODE_KEY].string_value = failed_node
     store.put_contexts([context])
 
 
@@ -259,17 +425,26 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
         sets one (when called from the main thread).
 
     Raises:
-      DlpipeError: bad input or environment (before anything is run or written).
+      DlpipeError: bad input or environment (before anything is run or written), or
+        another run holds the pipeline root.
     """
     from pipeline.evaluation import check_evaluation
-    from pipeline.ingest import describe
-    from pipeline.metadata import check_store, connection_config, open_store
-    from pipeline.tasks import prepare, write_task
+    from pipeline.metadata import check_store
 
     check_store(config)  # an unreachable MySQL fails here, before any file is written
     check_writable(config.root, "output_root")
     check_writable(config.serving_root, "Serving root")
     check_evaluation(config)  # e.g. a GAN's scorer model, before any data is read
+    with RunLock(config.pipeline_root) as lock:
+        return _run_locked(config, emit_line, stop, lock)
+
+
+def _run_locked(config: PipelineConfig, emit_line: Callable[[str], None],
+                stop: threading.Event | None, lock: RunLock) -> RunOutcome:
+    from pipeline.ingest import describe
+    from pipeline.metadata import connection_config, open_store
+    from pipeline.tasks import prepare, write_task
+
     _quiet_libraries()
     stop = stop or threading.Event()
     emit_line(f"Checking input {describe(config)} ...")
@@ -280,6 +455,10 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     emit_line(f"  {where}{source.examples} examples; task {task.kind}: {describe_task(task)}")
 
     run_id = make_run_id()
+    lock.set_run_id(run_id)
+    if config.metadata_path.is_file() or config.metadata.store == "mysql":
+        for line in settle_dead_runs(config, open_store(config), run_id):
+            emit_line(line)
     run_dir = config.pipeline_root / "_runs" / run_id
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

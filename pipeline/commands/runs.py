@@ -1,13 +1,15 @@
 """``dlpipe runs``: the pipeline's run history from ML Metadata; ``dlpipe runs show ID``.
 
 The list has one row per run: id, start, duration, state (complete, failed at a component,
-stopped on request), data span, blessed, pushed version and eval accuracy. ``show`` adds
-each component's state, duration and output artifact paths.
+stopped on request, running, died: ended without recording how), data span, blessed, pushed
+version and eval accuracy. ``show`` adds each component's state, duration and output
+artifact paths.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from pipeline.commands import add_config_arguments
 
@@ -65,6 +67,8 @@ def main(args: argparse.Namespace) -> int:
     check_store(config)
     store = open_store(config, readonly=True)
     import_tensorflow_quietly()  # the eval metrics are read with TFMA
+    # TFMA's metrics reader calls APIs TensorFlow logs as deprecated, once per run listed.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if args.action == "show":
         return _show(config, store, args.run_id)
     records = list_runs(config, store)
