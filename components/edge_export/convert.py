@@ -31,6 +31,11 @@ class FormatError(Exception):
         self.cause = cause
 
 
+GREY_WEIGHTS = tuple(w / 0.9999 for w in (0.2989, 0.5870, 0.1140))
+"""RGB -> grey weights: ``tf.image.rgb_to_grayscale``'s (ITU-R BT.601 luma), scaled to sum to
+1 so that a grey image sent as R = G = B gives the model its own grey values."""
+
+
 def edge_function(loaded: Any, sig: EdgeSignature, batch_size: int | None) -> Any:
     """Returns a ``tf.function`` of the signature with a fixed input shape and one output.
 
@@ -44,14 +49,21 @@ def edge_function(loaded: Any, sig: EdgeSignature, batch_size: int | None) -> An
     """
     import tensorflow as tf
 
+    from components.edge_export.text import compact_padding
+
     fn = loaded.signatures[sig.key]
     spec = tf.TensorSpec(
-        [batch_size, *sig.example_shape()], tf.as_dtype(sig.input.dtype), name=sig.input.name
+        [batch_size, *sig.file_shape()], tf.as_dtype(sig.input.dtype), name=sig.input.name
     )
     in_name, out_name = sig.input.name, sig.output.name
+    grey = tf.constant(GREY_WEIGHTS, tf.float32)
 
     @tf.function(input_signature=[spec])
     def edge(x: Any) -> dict[str, Any]:
+        if sig.token_padding is not None:
+            x = compact_padding(x, sig.token_padding)
+        if sig.rgb_from_grey:
+            x = tf.reduce_sum(x * tf.cast(grey, x.dtype), axis=-1, keepdims=True)
         return {out_name: fn(**{in_name: x})[out_name]}
 
     return edge
@@ -119,6 +131,13 @@ def convert_tflite(
 def _representative_fn(data: np.ndarray, sig: EdgeSignature, options: fmts.ExportOptions) -> Any:
     batch = options.tflite_batch_size
     dtype = np.dtype(sig.input.dtype)
+    spec = sig.spec
+    if options.int8_io != "float32" and spec is not None and spec.input_range:
+        # Calibrate on the whole declared range too: the integer input then maps 0..255
+        # (uint8) linearly onto it, which is what an app (and the Task Library) feeds.
+        low, high = spec.input_range
+        ends = np.stack([np.full(data.shape[1:], low), np.full(data.shape[1:], high)])
+        data = np.concatenate([np.repeat(ends, batch, axis=0), data])
 
     def gen() -> Iterator[list[np.ndarray]]:
         for i in range(0, len(data) - batch + 1, batch):

@@ -6,15 +6,17 @@ fails to convert, to run, or to pass its gate is reported as such; the others go
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from components.edge_export import convert, runners, tflite_ops
+from components.edge_export import convert, runners, tflite_metadata, tflite_ops
 from components.edge_export import formats as fmts
 from components.edge_export.data import DataError, Dataset, conform, normal_samples
 from components.edge_export.metadata import build_metadata
@@ -25,6 +27,7 @@ from components.edge_export.signature import (
     load_saved_model,
     resolve_signature,
 )
+from dlpipe.contract import EDGE_SIGNATURE, SERVING_SIGNATURE
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,11 @@ def export_edge(
 ) -> EdgeReport:
     """Converts ``model_dir`` to the requested formats, checks them, writes files and report.
 
-    Writes into ``output_dir``: one file per produced format (``formats.FILE_NAMES``),
-    ``labels.txt`` (classifiers with labels), ``metadata.json`` and ``edge_report.json``.
+    Writes into ``output_dir``: one file per produced format (``formats.FILE_NAMES``; each
+    .tflite with TFLite metadata inside, see ``tflite_metadata``), ``labels.txt``
+    (classifiers with labels), ``metadata.json`` and ``edge_report.json``; nothing at all
+    (not even the directory) when no format could be produced. Without an ``edge``
+    signature the default converts ``serving_default`` (the report's notes say so).
 
     Args:
       model_dir: A SavedModel directory.
@@ -50,7 +56,8 @@ def export_edge(
         parity is measured on the representative data or on synthetic inputs.
 
     Returns:
-      The report; formats that failed carry ``error`` or ``gate_failures``.
+      The report; formats that failed carry ``error`` or ``gate_failures``; a cause that
+      stops every format (e.g. the signature) is the report's ``error``.
 
     Raises:
       NotASavedModelError: ``model_dir`` holds no SavedModel (nothing can be produced).
@@ -58,18 +65,18 @@ def export_edge(
     """
     options = options or fmts.ExportOptions()
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_saved_model(model_dir)
     report = EdgeReport(model_dir=str(model_dir), signature=options.signature)
     try:
-        sig = resolve_signature(loaded, model_dir, options.signature, options.edge_spec)
+        sig = _resolve(loaded, model_dir, options, report, eval_data)
         shape = sig.example_shape()
     except SignatureError as e:
-        # Nothing can be converted; every requested format says why.
-        report.formats = [FormatResult(f, error=str(e)) for f in options.formats]
+        # Nothing can be converted: one error, said once; nothing is written.
+        report.error = str(e)
+        report.formats = [FormatResult(f, error="not converted: see the report's error")
+                          for f in options.formats]
         for r in report.formats:
             apply_gate(r, options.gates(False)[r.format])
-        report.write(output_dir / fmts.REPORT_FILE)
         return report
 
     report.task = sig.spec.task if sig.spec else ("classification" if sig.is_classifier else "")
@@ -84,6 +91,9 @@ def export_edge(
         if eval_data is None:
             eval_data = normal_samples(shape, n, seed=1)
     eval_data = _conform_eval(eval_data, shape)
+    if representative is None and eval_data is not None and fmts.INT8 in options.formats:
+        representative = Dataset(eval_data.x)
+        report.notes.append("int8 calibrated on the eval data (no representative data given)")
     parity = _parity_inputs(eval_data, representative, sig, shape, options, report)
     input_dtype = np.dtype(sig.input.dtype)
 
@@ -102,33 +112,126 @@ def export_edge(
     report.output_scale = float(sig.spec.output_scale) if sig.spec else 1.0
     gates = options.gates(sig.recurrent, classifier=report.task == "classification",
                           regressor=report.task == "regression")
-    for fmt in options.formats:
-        result = FormatResult(fmt)
-        try:
-            _produce(fmt, loaded, sig, options, representative, output_dir, result)
-            runner = _runner(fmt, output_dir / result.file, result)
-            out = runners.predict(runner, parity)
-            result.max_abs_diff = float(np.max(np.abs(out.astype(np.float64) - ref_parity)))
-            result.accuracy = _accuracy(runner, eval_data, sig)
-            if result.accuracy is not None and ref_accuracy is not None:
-                result.accuracy_drop = ref_accuracy - result.accuracy
-            result.mae = _mae(runner, eval_data, sig, report)
-            if result.mae is not None and ref_mae:
-                result.mae_increase = result.mae / ref_mae - 1.0
-            result.latency_p50_ms, result.latency_p99_ms = runners.latency_ms(
-                runner, x1, options.latency_runs
-            )
-            result.speedup_p50 = p50 / result.latency_p50_ms if result.latency_p50_ms else None
-        except convert.FormatError as e:
-            result.error = e.cause
-        except Exception as e:  # noqa: BLE001 - one format's failure must not stop the others.
-            log.exception("edge format %s failed", fmt)
-            result.error = f"unexpected {type(e).__name__}: {_first_line(e)}"
-        apply_gate(result, gates[fmt], report.output_scale)
-        report.formats.append(result)
-
-    _write_sidecars(report, sig, output_dir)
+    info = tflite_metadata.ModelInfo(
+        name=options.model_name or default_model_name(model_dir),
+        version=options.model_version, author=options.author, license=options.license)
+    with tempfile.TemporaryDirectory(prefix=".edge-", dir=_staging_parent(output_dir)) as tmp:
+        staging = Path(tmp)
+        for fmt in options.formats:
+            result = FormatResult(fmt)
+            try:
+                _produce(fmt, loaded, sig, options, representative, staging, result, info,
+                         model_dir)
+                runner = _runner(fmt, staging / result.file, result, sig)
+                out = runners.predict(runner, parity)
+                result.max_abs_diff = float(np.max(np.abs(out.astype(np.float64) - ref_parity)))
+                result.accuracy = _accuracy(runner, eval_data, sig)
+                if result.accuracy is not None and ref_accuracy is not None:
+                    result.accuracy_drop = ref_accuracy - result.accuracy
+                result.mae = _mae(runner, eval_data, sig, report)
+                if result.mae is not None and ref_mae:
+                    result.mae_increase = result.mae / ref_mae - 1.0
+                result.latency_p50_ms, result.latency_p99_ms = runners.latency_ms(
+                    runner, x1, options.latency_runs
+                )
+                result.speedup_p50 = (p50 / result.latency_p50_ms if result.latency_p50_ms
+                                      else None)
+            except convert.FormatError as e:
+                result.error = e.cause
+            except Exception as e:  # noqa: BLE001 - one format's failure must not stop others.
+                log.exception("edge format %s failed", fmt)
+                result.error = f"unexpected {type(e).__name__}: {_first_line(e)}"
+            apply_gate(result, gates[fmt], report.output_scale)
+            report.formats.append(result)
+        _size_ratios(report)
+        if not any(r.file for r in report.formats):
+            return report  # every format failed: nothing is written
+        _write_sidecars(report, sig, staging)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for path in sorted(staging.iterdir()):
+            shutil.move(str(path), output_dir / path.name)
     return report
+
+
+def default_model_name(model_dir: str | Path) -> str:
+    """The name in the metadata when none is given: the SavedModel directory's, or its
+    parent's for a version (``models/digits/3``) or TFX (``Format-Serving``) directory."""
+    path = Path(model_dir).resolve()
+    if (path.name.isdigit() or path.name == "Format-Serving") and path.parent.name:
+        return path.parent.name
+    return path.name or "model"
+
+
+def _staging_parent(output_dir: Path) -> Path:
+    """An existing directory beside ``output_dir`` (same filesystem: files move, not copy)."""
+    parent = output_dir.resolve().parent
+    while not parent.is_dir():
+        parent = parent.parent
+    return parent
+
+
+def _resolve(loaded: Any, model_dir: str | Path, options: fmts.ExportOptions,
+             report: EdgeReport, eval_data: Dataset | None) -> EdgeSignature:
+    """The signature to convert: ``options.signature``, else ``serving_default`` when the
+    default ``edge`` is missing (said once in the notes), with a spec made from the options'
+    labels and input range when the model declares none."""
+    key = options.signature
+    if key == EDGE_SIGNATURE and key not in loaded.signatures and (
+            SERVING_SIGNATURE in loaded.signatures):
+        key = SERVING_SIGNATURE
+        report.signature = key
+        report.notes.append(f"the SavedModel has no '{EDGE_SIGNATURE}' signature: converted "
+                            f"'{SERVING_SIGNATURE}'")
+    sig = resolve_signature(loaded, model_dir, key, options.edge_spec)
+    if sig.spec is None:
+        spec = spec_from_options(sig, options, eval_data)
+        if spec is not None:
+            sig = dataclasses.replace(sig, spec=spec)
+    if options.rgb_input:
+        shape = sig.example_shape()
+        if len(shape) != 3 or shape[-1] != 1:
+            raise SignatureError(f"rgb_input needs a grey image input [H, W, 1]; input "
+                                 f"{sig.input.name!r} has shape {list(shape)}")
+        sig = dataclasses.replace(sig, rgb_from_grey=True)
+    return sig
+
+
+def spec_from_options(sig: EdgeSignature, options: fmts.ExportOptions,
+                      eval_data: Dataset | None) -> Any:
+    """An edge spec for a SavedModel that declares none, from the options' labels and input
+    range; a classifier also when the eval data has integer labels and the output one score
+    per class. None when there is nothing to declare."""
+    from models.edge import EdgeSpec
+
+    out_shape = sig.output.shape or ()
+    per_class = len(out_shape) == 2 and (out_shape[-1] or 0) > 1
+    labelled = (eval_data is not None and eval_data.y is not None
+                and np.issubdtype(eval_data.y.dtype, np.integer))
+    labels = tuple(options.labels)
+    if not labels and labelled and per_class:
+        labels = tuple(str(i) for i in range(int(out_shape[-1])))
+    if not labels and options.input_range is None:
+        return None
+    if labels and per_class and len(labels) != out_shape[-1]:
+        raise SignatureError(f"{len(labels)} labels given, but output {sig.output.name!r} "
+                             f"has {out_shape[-1]} scores per example")
+    low_high = options.input_range
+    normalization = (f"raw values {low_high[0]:g}..{low_high[1]:g}, as the SavedModel "
+                     f"signature '{sig.key}' takes them" if low_high else "")
+    return EdgeSpec(
+        input_name=sig.input.name, input_shape=sig.example_shape(),
+        input_dtype=sig.input.dtype, output_name=sig.output.name,
+        task="classification" if labels else "regression", labels=labels,
+        input_range=low_high, normalization=normalization,
+        output_meaning=("score of each class, in labels.txt order" if labels else ""))
+
+
+def _size_ratios(report: EdgeReport) -> None:
+    base = next((r.size_bytes for r in report.formats
+                 if r.format == fmts.FLOAT32 and r.size_bytes), None)
+    for r in report.formats:
+        if base and r.size_bytes:
+            r.size_ratio = r.size_bytes / base
 
 
 def _conform_eval(eval_data: Dataset | None, shape: tuple[int, ...]) -> Dataset | None:
@@ -199,6 +302,8 @@ def _produce(
     representative: Dataset | None,
     output_dir: Path,
     result: FormatResult,
+    info: tflite_metadata.ModelInfo,
+    model_dir: str | Path,
 ) -> None:
     if fmt == fmts.ONNX:
         data = convert.convert_onnx(loaded, sig, options)
@@ -214,15 +319,22 @@ def _produce(
                 ]
             except DataError as e:
                 raise convert.FormatError(fmt, str(e)) from e
-        data = convert.convert_tflite(loaded, sig, fmt, options, calib)
+        data = convert.convert_tflite(loaded, sig, fmt, options,
+                                      None if calib is None else sig.file_inputs(calib))
         result.ops = tflite_ops.op_names(data)
         result.needs_flex = bool(tflite_ops.flex_ops(result.ops))
+        io = _tflite_io_of(fmt, data, result)
+        try:
+            data, embedded = tflite_metadata.embed(data, sig, io, info, model_dir)
+        except tflite_metadata.MetadataError as e:
+            raise convert.FormatError(fmt, f"TFLite metadata: {e}") from e
+        result.tflite_metadata = embedded.to_dict()
     result.file = fmts.FILE_NAMES[fmt]
     (output_dir / result.file).write_bytes(data)
     result.size_bytes = len(data)
 
 
-def _runner(fmt: str, path: Path, result: FormatResult) -> Any:
+def _runner(fmt: str, path: Path, result: FormatResult, sig: EdgeSignature) -> Any:
     data = path.read_bytes()
     if fmt == fmts.ONNX:
         runner = runners.OnnxRunner(data)
@@ -231,20 +343,29 @@ def _runner(fmt: str, path: Path, result: FormatResult) -> Any:
             "input": _onnx_io(session.get_inputs()[0]),
             "output": _onnx_io(session.get_outputs()[0]),
         }
-        return runner
+        return runners.Adapted(runner, sig.file_inputs)
+    runner = _tflite_runner(fmt, data, result)
+    result.io = {
+        "input": _tflite_io(runner.input_detail),
+        "output": _tflite_io(runner.output_detail),
+    }
+    return runners.Adapted(runner, sig.file_inputs)
+
+
+def _tflite_runner(fmt: str, data: bytes, result: FormatResult) -> runners.TFLiteRunner:
     try:
-        runner = runners.TFLiteRunner(data)
+        return runners.TFLiteRunner(data)
     except Exception as e:  # noqa: BLE001 - the interpreter raises RuntimeError/ValueError.
         bad = tflite_ops.non_builtin_ops(result.ops)
         cause = f"ops {', '.join(bad)} are not in the plain runtime; " if bad else ""
         raise convert.FormatError(
             fmt, f"the LiteRT interpreter cannot run it: {cause}{_first_line(e)}"
         ) from e
-    result.io = {
-        "input": _tflite_io(runner.input_detail),
-        "output": _tflite_io(runner.output_detail),
-    }
-    return runner
+
+
+def _tflite_io_of(fmt: str, data: bytes, result: FormatResult) -> dict[str, Any]:
+    runner = _tflite_runner(fmt, data, result)
+    return {"input": _tflite_io(runner.input_detail), "output": _tflite_io(runner.output_detail)}
 
 
 def _tflite_io(detail: dict[str, Any]) -> dict[str, Any]:

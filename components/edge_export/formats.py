@@ -140,6 +140,10 @@ def parse_gate_overrides(value: str | dict[str, Any] | None) -> dict[str, Gate]:
     return gates
 
 
+DEFAULT_AUTHOR = "not stated (dlpipe export-edge --author, or EdgeExport's author)"
+DEFAULT_LICENSE = "not stated (dlpipe export-edge --license, or EdgeExport's license)"
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportOptions:
     """How to convert and check.
@@ -157,6 +161,15 @@ class ExportOptions:
       max_accuracy_drop: Accuracy drop allowed for quantized formats (fraction).
       gate_overrides: Per-format gates replacing the defaults.
       edge_spec: Edge spec (``models.edge.EdgeSpec``) used when the SavedModel declares none.
+      model_name: Name in each .tflite's metadata (default: the SavedModel directory's).
+      model_version: Version in the metadata (the edge pusher sets the pushed version).
+      author: Author in the metadata.
+      license: License in the metadata.
+      rgb_input: A grey image model's edge files take ``[1, H, W, 3]`` RGB (turned grey in
+        the graph), as the TFLite Task Library's ImageClassifier needs.
+      labels: Class names for a SavedModel that declares no edge spec.
+      input_range: ``(low, high)`` of the raw input for a SavedModel that declares no edge
+        spec (the image normalization in the TFLite metadata comes from it).
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -171,6 +184,13 @@ class ExportOptions:
     max_accuracy_drop: float = 0.01
     gate_overrides: dict[str, Gate] = dataclasses.field(default_factory=dict)
     edge_spec: Any = None
+    model_name: str = ""
+    model_version: str = ""
+    author: str = DEFAULT_AUTHOR
+    license: str = DEFAULT_LICENSE
+    rgb_input: bool = False
+    labels: tuple[str, ...] = ()
+    input_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_formats(self.formats))

@@ -41,6 +41,8 @@ def build_metadata(report: EdgeReport, sig: EdgeSignature, files_dir: str | Path
             "output": r.io.get("output"),
             "max_abs_diff": r.max_abs_diff,
             "accuracy": r.accuracy,
+            "size_ratio": r.size_ratio,
+            "tflite_metadata": r.tflite_metadata,
         }
     labels = list(spec.labels) if spec else []
     return {
@@ -48,17 +50,14 @@ def build_metadata(report: EdgeReport, sig: EdgeSignature, files_dir: str | Path
         "model_name": None,
         "version": None,
         "source": {"saved_model": report.model_dir, "signature": sig.key},
+        "notes": report.notes,
         "task": report.task,
         "input": {
             "name": sig.input.name,
-            "shape": [None, *sig.example_shape()],
+            "shape": [None, *sig.file_shape()],
             "dtype": sig.input.dtype,
             "range": list(spec.input_range) if spec and spec.input_range else None,
-            "normalization": (
-                spec.normalization
-                if spec and spec.normalization
-                else "none declared: feed the values the SavedModel signature takes"
-            ),
+            "normalization": _normalization(sig),
         },
         "output": {
             "name": sig.output.name,
@@ -71,6 +70,19 @@ def build_metadata(report: EdgeReport, sig: EdgeSignature, files_dir: str | Path
         "reference": report.reference,
         "formats": formats,
     }
+
+
+def _normalization(sig: EdgeSignature) -> str:
+    spec = sig.spec
+    text = (spec.normalization if spec and spec.normalization
+            else "none declared: feed the values the SavedModel signature takes")
+    if sig.rgb_from_grey:
+        text += (" The files take RGB [H, W, 3] and make it grey with the weights "
+                 "0.2989, 0.5870, 0.1140 (scaled to sum to 1): send grey as R = G = B.")
+    if sig.token_padding is not None:
+        text += (f" Padding ids ({sig.token_padding}) may sit anywhere: the files move them "
+                 "to the front first.")
+    return text
 
 
 def only_blessed(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,9 @@ class FormatResult:
       gate_failures: Why the gate failed, with the margin.
       error: Why the format could not be produced or checked (names the format's cause).
       blessed: Produced, checked and passed its gate.
+      size_ratio: Size over the float32 file's (when both were produced).
+      tflite_metadata: The TFLite metadata written into the file (writer, which Task
+        Library API can load it, the image normalization), see ``tflite_metadata.Embedded``.
     """
 
     format: str
@@ -53,6 +56,8 @@ class FormatResult:
     gate_failures: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
     blessed: bool = False
+    size_ratio: float | None = None
+    tflite_metadata: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -72,6 +77,7 @@ class EdgeReport:
       parity_data: Where the parity inputs came from.
       formats: One result per requested format.
       notes: Anything else a reader should know.
+      error: A cause that stopped every format (e.g. no usable signature), said once.
     """
 
     model_dir: str
@@ -86,6 +92,7 @@ class EdgeReport:
     parity_data: str = ""
     formats: list[FormatResult] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
 
     @property
     def blessed_formats(self) -> list[str]:
@@ -198,7 +205,7 @@ def format_table(report: EdgeReport) -> str:
                                                                      ref.get("accuracy"))
     spec = ".4g" if regression else ".4f"
     header = (
-        f"{'format':<14}{'size KB':>9}{'max|diff|':>11}{metric:>10}{'p50 ms':>9}"
+        f"{'format':<14}{'size KB':>9}{'x f32':>7}{'max|diff|':>11}{metric:>10}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'speedup':>9}  {'blessed':<8}gate"
     )
     lines = [
@@ -207,7 +214,7 @@ def format_table(report: EdgeReport) -> str:
         f"{', ' + report.parity_data if report.parity_data else ''})",
         header,
         "-" * len(header),
-        f"{'savedmodel':<14}{'-':>9}{'-':>11}{_fmt(ref_metric, spec):>10}"
+        f"{'savedmodel':<14}{'-':>9}{'-':>7}{'-':>11}{_fmt(ref_metric, spec):>10}"
         f"{_fmt(ref.get('latency_p50_ms'), '.3f'):>9}{_fmt(ref.get('latency_p99_ms'), '.3f'):>9}"
         f"{'1.0x':>9}  {'(ref)':<8}",
     ]
@@ -216,15 +223,22 @@ def format_table(report: EdgeReport) -> str:
         speed = "-" if r.speedup_p50 is None else f"{r.speedup_p50:.1f}x"
         verdict = "yes" if r.blessed else ("ERROR" if r.error else "NO")
         lines.append(
-            f"{r.format:<14}{_fmt(size, '.1f'):>9}{_fmt(r.max_abs_diff, '.2e'):>11}"
+            f"{r.format:<14}{_fmt(size, '.1f'):>9}{_fmt(r.size_ratio, '.2f'):>7}"
+            f"{_fmt(r.max_abs_diff, '.2e'):>11}"
             f"{_fmt(r.mae if regression else r.accuracy, spec):>10}"
             f"{_fmt(r.latency_p50_ms, '.3f'):>9}"
             f"{_fmt(r.latency_p99_ms, '.3f'):>9}{speed:>9}  {verdict:<8}{r.gate}"
         )
+    if report.error:
+        lines.append(f"  error (every format): {report.error}")
+    by_cause: dict[str, list[str]] = {}
     for r in report.formats:
-        if r.error:
-            lines.append(f"  {r.format}: error: {r.error}")
-        elif r.gate_failures:
+        if r.error and not report.error:
+            by_cause.setdefault(r.error, []).append(r.format)
+    for cause, names in by_cause.items():
+        lines.append(f"  {', '.join(names)}: error: {cause}")
+    for r in report.formats:
+        if not r.error and r.gate_failures:
             lines.append(f"  {r.format}: not blessed: {'; '.join(r.gate_failures)}")
         if r.needs_flex:
             flex = [op for op in r.ops if op.startswith("Flex")]

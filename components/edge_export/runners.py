@@ -78,6 +78,17 @@ _ONNX_DTYPES = {
 }
 
 
+class Adapted:
+    """A runner fed through ``adapt`` first (e.g. grey images as RGB for an RGB-input file)."""
+
+    def __init__(self, runner: Any, adapt: Any) -> None:
+        self.runner = runner
+        self._adapt = adapt
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.runner(self._adapt(x))
+
+
 def quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     """Maps real values to a TFLite tensor's dtype (quantizing int8/uint8 tensors)."""
     dtype = detail["dtype"]

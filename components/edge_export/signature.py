@@ -37,6 +37,11 @@ class EdgeSignature:
       output: The output the edge formats return.
       spec: The model's ``EdgeSpec`` (None if the SavedModel declares none).
       all_outputs: Names of every output of the signature.
+      token_padding: A dlpipe text model's padding id: the edge files move padding ids to
+        the front first (``text.compact_padding``), so back-padded ids (the TFLite Task
+        Library's) mean what front-padded ones do. None: not such a model.
+      rgb_from_grey: The edge files take ``[H, W, 3]`` RGB and turn it into the model's one
+        grey channel (``ExportOptions.rgb_input``).
     """
 
     key: str
@@ -44,6 +49,8 @@ class EdgeSignature:
     output: TensorInfo
     spec: edge_lib.EdgeSpec | None
     all_outputs: tuple[str, ...]
+    token_padding: int | None = None
+    rgb_from_grey: bool = False
 
     @property
     def recurrent(self) -> bool:
@@ -72,6 +79,19 @@ class EdgeSignature:
             "need a fixed shape: declare it in the signature's TensorSpec or in the model's "
             "EdgeSpec (models/edge.py)"
         )
+
+
+    def file_shape(self) -> tuple[int, ...]:
+        """Per-example input shape of the edge files: ``example_shape``, with 3 channels
+        when they take RGB for a grey model."""
+        shape = self.example_shape()
+        return (*shape[:-1], 3) if self.rgb_from_grey else shape
+
+    def file_inputs(self, x: Any) -> Any:
+        """Numpy inputs of the signature as the edge files take them (grey -> RGB)."""
+        import numpy as np
+
+        return np.repeat(x, 3, axis=-1) if self.rgb_from_grey else x
 
 
 def is_saved_model_dir(path: str | Path) -> bool:
@@ -136,12 +156,18 @@ def resolve_signature(
     spec = edge_lib.read_edge_spec(model_dir) or fallback_spec
     out_name = _pick_output(outputs, spec, key)
     out_spec = outputs[out_name]
+    from components.edge_export.text import PAD_ID, dlpipe_vocab
+
+    in_shape = _shape(in_spec.shape)
+    tokens = (in_spec.dtype.name == "int32" and in_shape is not None and len(in_shape) == 2
+              and dlpipe_vocab(model_dir) is not None)
     return EdgeSignature(
         key=key,
-        input=TensorInfo(in_name, _shape(in_spec.shape), in_spec.dtype.name),
+        input=TensorInfo(in_name, in_shape, in_spec.dtype.name),
         output=TensorInfo(out_name, _shape(out_spec.shape), out_spec.dtype.name),
         spec=spec,
         all_outputs=tuple(sorted(outputs)),
+        token_padding=PAD_ID if tokens else None,
     )
 
 

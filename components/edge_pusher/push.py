@@ -8,6 +8,7 @@ CDN) never sees a half-written version: the directory is either absent or comple
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from components.edge_export import formats as fmts
+from components.edge_export import tflite_metadata
 from components.edge_export.metadata import only_blessed
 
 
@@ -45,6 +47,10 @@ def push_edge_models(
 
     Returns:
       The pushed directory and formats; formats not blessed are listed as skipped.
+
+    Each pushed .tflite gets ``model_name`` and ``version`` in its TFLite metadata (the
+    rest of the metadata, and the model, stay as exported); ``metadata.json`` records the
+    pushed files' sizes and hashes.
 
     Raises:
       EdgePushError: Bad name/version, no metadata, or that version was already pushed.
@@ -78,7 +84,16 @@ def push_edge_models(
     tmp.mkdir()
     try:
         for fmt in pushed:
-            shutil.copy2(src / blessed["formats"][fmt]["file"], tmp)
+            entry = blessed["formats"][fmt]
+            if entry["file"].endswith(".tflite") and entry.get("tflite_metadata"):
+                # The metadata inside names the pushed model and version.
+                data = tflite_metadata.set_name_and_version(
+                    (src / entry["file"]).read_bytes(), model_name, str(version))
+                (tmp / entry["file"]).write_bytes(data)
+                entry["sha256"] = hashlib.sha256(data).hexdigest()
+                entry["size_bytes"] = len(data)
+            else:
+                shutil.copy2(src / entry["file"], tmp)
         for sidecar in (fmts.LABELS_FILE, fmts.VOCAB_FILE):
             if (src / sidecar).is_file():
                 shutil.copy2(src / sidecar, tmp)

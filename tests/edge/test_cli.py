@@ -50,7 +50,7 @@ def test_prints_the_report_table(tmp_path, cnn_saved_model, digits):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {ln.split()[0]: ln.split() for ln in proc.stdout.splitlines() if ln.strip()}
     assert {"savedmodel", "float32", "onnx"} <= set(rows)
-    assert rows["float32"][7] == "yes" and rows["onnx"][7] == "yes"
+    assert rows["float32"][8] == "yes" and rows["onnx"][8] == "yes"
     assert (tmp_path / "out" / "model_float32.tflite").is_file()
 
 
