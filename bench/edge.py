@@ -5,7 +5,13 @@ the same run, accuracy on held-out digits} and checks the issue's targets: TFLit
 >= 10x faster than the SavedModel, ONNX Runtime >= 3x, int8 file <= 0.3x the float32 file,
 int8 accuracy within 1 point.
 
-Usage: .venv/bin/python bench/edge.py [--epochs 20] [--latency-runs 2000] [--output DIR]
+``--side 28`` trains the same builder on the digits resized to 28x28 (bilinear, grey levels
+still 0..16): the MNIST-sized CNN of ~106k parameters, where the int8 target applies; at 8x8
+(~14k parameters) fixed per-file bytes (graph, names, quantization parameters, the TFLite
+metadata) keep the int8 file above 0.3x, which the size line explains.
+
+Usage: .venv/bin/python bench/edge.py [--side 8|28] [--epochs 20] [--latency-runs 2000]
+    [--output DIR]
 """
 
 from __future__ import annotations
@@ -21,32 +27,45 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 NUM_TRAIN = 1400
-IMAGE_SHAPE = (8, 8, 1)
 PIXEL_MAX = 16.0  # scikit-learn's digits are grey levels 0..16
 
 
-def train_digits_cnn(export_dir: Path, epochs: int) -> None:
-    """Trains the repo's CNN on scikit-learn's digits and saves it with its edge signatures."""
-    import keras
+def digits(side: int) -> tuple:
+    """scikit-learn's digits as ``[N, side, side, 1]`` grey levels 0..16, and their labels."""
+    import numpy as np
     from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = data.images[..., None].astype(np.float32)
+    if side != 8:
+        import tensorflow as tf
+
+        x = tf.image.resize(x, [side, side]).numpy()
+    return x, data.target
+
+
+def train_digits_cnn(export_dir: Path, epochs: int, side: int = 8) -> int:
+    """Trains the repo's CNN on scikit-learn's digits and saves it with its edge signatures;
+    returns its parameter count."""
+    import keras
 
     from models import edge
     from models.cnn import build_cnn
 
-    data = load_digits()
+    x, y = digits(side)
     keras.utils.set_random_seed(7)
-    model = build_cnn(IMAGE_SHAPE, 10)
+    model = build_cnn((side, side, 1), 10)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(
-        data.images[:NUM_TRAIN, ..., None] / PIXEL_MAX,
-        data.target[:NUM_TRAIN],
+        x[:NUM_TRAIN] / PIXEL_MAX,
+        y[:NUM_TRAIN],
         epochs=epochs,
         batch_size=32,
         verbose=0,
     )
     spec = edge.EdgeSpec(
         input_name="image",
-        input_shape=IMAGE_SHAPE,
+        input_shape=(side, side, 1),
         labels=tuple(str(d) for d in range(10)),
         input_range=(0.0, PIXEL_MAX),
         normalization="raw grey levels 0..16; divided by 16 inside the graph",
@@ -55,17 +74,17 @@ def train_digits_cnn(export_dir: Path, epochs: int) -> None:
     edge.export_with_edge_signatures(
         export_dir, model, spec, preprocess=lambda x: x / PIXEL_MAX
     )
+    return model.count_params()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", type=int, default=8, choices=(8, 28),
+                        help="Image side: 8 (the digits as they are) or 28 (MNIST-sized).")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--latency-runs", type=int, default=2000)
     parser.add_argument("--output", help="Keep the files here (default: a temp dir).")
     args = parser.parse_args()
-
-    import numpy as np
-    from sklearn.datasets import load_digits
 
     from components.edge_export import formats, tflite_ops
     from components.edge_export.data import Dataset
@@ -73,9 +92,8 @@ def main() -> int:
 
     work = Path(args.output or tempfile.mkdtemp(prefix="edge_bench_"))
     saved = work / "saved_model"
-    train_digits_cnn(saved, args.epochs)
-    data = load_digits()
-    x, y = data.images[..., None].astype(np.float32), data.target
+    params = train_digits_cnn(saved, args.epochs, args.side)
+    x, y = digits(args.side)
     report = export_edge(
         saved,
         work / "edge",
@@ -85,7 +103,8 @@ def main() -> int:
     )
     ref = report.reference
     print(
-        f"Edge benchmark: digits CNN, {platform.platform()}, {os.cpu_count()} cores, "
+        f"Edge benchmark: {args.side}x{args.side} digits CNN ({params} parameters), "
+        f"{platform.platform()}, {os.cpu_count()} cores, "
         f"{report.num_eval_examples} held-out digits, {args.latency_runs} batch-1 calls"
     )
     print(f"{'format':<15}{'size KB':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs TF':>8}{'accuracy':>10}")
