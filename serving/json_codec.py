@@ -325,6 +325,27 @@ def _fast_tensor(val: Any, dtype: int) -> np.ndarray | None:
     return None if leaves is None else _bulk_array(leaves, shape, dtype)
 
 
+_CHUNK = 1 << 16
+
+
+def _first_invalid(leaves: list, dtype: int) -> int | None:
+    """Index of the first leaf the element-by-element rules reject (None: every leaf passes).
+
+    Chunks numpy accepts in bulk are skipped, so finding a bad value at the end of a large
+    body costs about what converting the body costs.
+    """
+    for start in range(0, len(leaves), _CHUNK):
+        chunk = leaves[start:start + _CHUNK]
+        if _bulk_array(chunk, [len(chunk)], dtype) is not None:
+            continue
+        for i, v in enumerate(chunk, start):
+            try:
+                _convert_leaf(v, dtype)
+            except ServingError:
+                return i
+    return None
+
+
 def tensor_from_json(val: Any, dtype: int) -> np.ndarray:
     """One dense tensor from nested JSON lists (FillTensorProto's rules)."""
     shape = _dense_shape(val)
@@ -335,6 +356,9 @@ def tensor_from_json(val: Any, dtype: int) -> np.ndarray:
             return bulk
         # A regular nest breaks no structure rule: the first leaf that fails, in row-major
         # order, is the one the recursive walk would report.
+        bad = _first_invalid(leaves, dtype)
+        if bad is not None:
+            _convert_leaf(leaves[bad], dtype)  # raises
         return _to_array([_convert_leaf(v, dtype) for v in leaves], shape, dtype)
     flat: list = []
     _fill(val, 0, shape, dtype, flat)
@@ -355,6 +379,7 @@ def _instances(items: list, specs: Mapping[str, TensorSpec]) -> dict[str, np.nda
     fast = _fast_instances(items, specs, objects)
     if fast is not None:
         return fast
+    start = _first_bad_instance(items, specs, objects)
     rows: dict[str, list[np.ndarray]] = {n: [] for n in names}
     shapes: dict[str, tuple[int, list[int]]] = {}
 
@@ -379,7 +404,7 @@ def _instances(items: list, specs: Mapping[str, TensorSpec]) -> dict[str, np.nda
             )
         rows[name].append(t)
 
-    for i, elem in enumerate(items):
+    for i, elem in enumerate(items[start:], start):
         if objects:
             if not is_object(elem):
                 raise invalid_argument(f"Expecting object but got list at item {i} of input list")
@@ -409,6 +434,40 @@ def _instances(items: list, specs: Mapping[str, TensorSpec]) -> dict[str, np.nda
                     f"{e.status_string()}"
                 ) from None
     return {n: np.stack(rows[n]) for n in names}
+
+
+def _first_bad_instance(items: list, specs: Mapping[str, TensorSpec], objects: bool) -> int:
+    """The instance where the instance-by-instance walk fails first, when only a value can
+    be wrong (every instance has the input names and the shapes of the first); 0 otherwise,
+    and the walk starts at the top.
+
+    A value is only ever skipped past when a later one is sure to fail: the walk then raises
+    at that instance, with the message it would have reached on its own.
+    """
+    names = sorted(specs)
+    if objects:
+        keys = set(names)
+        if not all(type(e) is dict and e.keys() == keys and not _is_b64(e) for e in items):
+            return 0
+        columns = {n: [e[n] for e in items] for n in names}
+    elif len(names) == 1:
+        columns = {names[0]: items}
+    else:
+        return 0
+    first = None
+    for name, column in columns.items():
+        try:
+            shape = _dense_shape(column)
+        except ServingError:
+            return 0
+        leaves = _regular_leaves(column, shape)
+        if leaves is None:
+            return 0
+        bad = _first_invalid(leaves, specs[name].dtype)
+        if bad is not None:
+            instance = bad // max(1, len(leaves) // len(items))
+            first = instance if first is None else min(first, instance)
+    return first or 0
 
 
 def _fast_instances(items: list, specs: Mapping[str, TensorSpec],
