@@ -29,6 +29,11 @@ outputs. The graph decodes, resizes to the model's height x width and maps the f
 onto the pixel range Transform learned, so a client needs no knowledge of the data's units."""
 IMAGE_BYTES_INPUT = "image_bytes"
 """The input of IMAGE_BYTES_SIGNATURE: string [batch] (REST: ``{"b64": ...}``)."""
+AUDIO_BYTES_SIGNATURE = "predict_audio"
+"""Audio classifiers: WAV files (16-bit PCM at the model's sample rate) -> ``serving_default``'s
+outputs; the graph decodes, pads or cuts to the clip length and scales to the data's units."""
+AUDIO_BYTES_INPUT = "audio_bytes"
+"""The input of AUDIO_BYTES_SIGNATURE: string [batch] (REST: ``{"b64": ...}``)."""
 
 # Methods (SignatureDef.method_name) ---------------------------------------------------------
 PREDICT_METHOD = "tensorflow/serving/predict"

@@ -64,15 +64,22 @@ def feature_values(example: Any, key: str) -> list:
     return list(getattr(feature, kind).value) if kind else []
 
 
-def image_example(pixels: Iterable[float], label: int, image_key: str = "image",
-                  label_key: str = "label") -> bytes:
-    """Serializes one image as a tf.Example: a flat float feature and an int64 label."""
+def labelled_example(values: Iterable[float], label: int, values_key: str,
+                     label_key: str = "label") -> bytes:
+    """Serializes a flat float feature (an image's pixels, a clip's samples) and an int64
+    label as a tf.Example."""
     from tensorflow.core.example import example_pb2
 
     example = example_pb2.Example()
-    example.features.feature[image_key].float_list.value.extend(float(v) for v in pixels)
+    example.features.feature[values_key].float_list.value.extend(float(v) for v in values)
     example.features.feature[label_key].int64_list.value.append(int(label))
     return example.SerializeToString()
+
+
+def image_example(pixels: Iterable[float], label: int, image_key: str = "image",
+                  label_key: str = "label") -> bytes:
+    """Serializes one image as a tf.Example: a flat float feature and an int64 label."""
+    return labelled_example(pixels, label, image_key, label_key)
 
 
 def write_records(path: Path, records: Iterable[bytes]) -> int:

@@ -166,6 +166,10 @@ def input_shape(task: Task, tft_output: Any) -> tuple[int, ...]:
         return tuple(task.image_shape)
     elif task.is_text:
         return (task.sequence_length,)
+    elif task.is_audio:
+        from models.tasks.audio import spectrogram_shape
+
+        return (*spectrogram_shape(task.audio_samples, task.sample_rate), 1)
     shape = tft_output.transformed_feature_spec()[task.model_input].shape
     return tuple(int(d) for d in shape)
 

@@ -22,7 +22,8 @@ from typing import Any
 from models.tasks import spec as task_spec
 
 _SUPERVISED = (*task_spec.CLASSIFICATION_KINDS, task_spec.TABULAR_REGRESSION)
-_SEQUENCES = (task_spec.IMAGE_CLASSIFICATION, task_spec.TEXT_CLASSIFICATION)
+_SEQUENCES = (task_spec.IMAGE_CLASSIFICATION, task_spec.TEXT_CLASSIFICATION,
+              task_spec.AUDIO_CLASSIFICATION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,11 +37,14 @@ class ZooEntry:
 
 
 ZOO: dict[str, ZooEntry] = {
-    "cnn": ZooEntry("models.cnn.build_cnn", (task_spec.IMAGE_CLASSIFICATION,),
-                    description="convolutional network over images"),
+    "cnn": ZooEntry("models.cnn.build_cnn",
+                    (task_spec.IMAGE_CLASSIFICATION, task_spec.AUDIO_CLASSIFICATION),
+                    description="convolutional network over images or spectrograms"),
     "mlp": ZooEntry("models.mlp.build_mlp",
-                    (*task_spec.TABULAR_KINDS, task_spec.IMAGE_CLASSIFICATION),
-                    description="multilayer perceptron over a feature vector (images flattened)"),
+                    (*task_spec.TABULAR_KINDS, task_spec.IMAGE_CLASSIFICATION,
+                     task_spec.AUDIO_CLASSIFICATION),
+                    description="multilayer perceptron over a feature vector (images and "
+                                "spectrograms flattened)"),
     "lstm": ZooEntry("models.sequence.build_rnn_classifier", _SEQUENCES, {"cell": "lstm"},
                      "LSTM over token ids, or over an image's rows"),
     "gru": ZooEntry("models.sequence.build_rnn_classifier", _SEQUENCES, {"cell": "gru"},
@@ -56,6 +60,7 @@ DEFAULT_BUILDER = {
     task_spec.TABULAR_CLASSIFICATION: "mlp",
     task_spec.TABULAR_REGRESSION: "mlp",
     task_spec.TEXT_CLASSIFICATION: "lstm",
+    task_spec.AUDIO_CLASSIFICATION: "cnn",
     task_spec.VAE: "vae",
     task_spec.GAN: "gan",
 }

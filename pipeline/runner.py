@@ -96,6 +96,9 @@ def describe_task(task: Task) -> str:
         what = f"image {'x'.join(map(str, task.image_shape))}"
     elif task.is_text:
         what = f"text {task.text!r}, {task.sequence_length} tokens"
+    elif task.is_audio:
+        what = (f"audio {task.audio!r}, {task.audio_samples} samples at "
+                f"{task.sample_rate} Hz")
     elif task.is_tabular:
         what = f"numeric {list(task.numeric)}, categorical {list(task.categorical)}"
     else:

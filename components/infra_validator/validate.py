@@ -13,9 +13,9 @@ both APIs, then sends the eval examples to every signature it can feed from them
 
 and compares every answer with the same signature called in-process on the SavedModel.
 A generator's noise input (edge spec ``input_source: normal``: a GAN's ``noise``, a VAE
-decoder's ``z``) is fed seeded standard normal values (``add_noise_feature``); an image
-classifier's ``predict_image`` is fed each example's image as a PNG file
-(``add_image_file_feature``).
+decoder's ``z``) is fed seeded standard normal values (``add_noise_feature``); the
+signatures taking files (``predict_image``, ``predict_audio``) are fed each example's input
+encoded as a PNG or WAV file (``add_file_features``).
 """
 
 from __future__ import annotations
@@ -119,36 +119,56 @@ def _feature_array(examples: list[Any], name: str, spec: Any) -> np.ndarray | No
     return arr
 
 
-def add_image_file_feature(examples: list[Any], model_dir: Path) -> None:
-    """Gives each example the PNG file of its image under ``IMAGE_BYTES_INPUT``, when the
-    model has the image-file signature (``IMAGE_BYTES_SIGNATURE``), so that signature is
-    checked like any other: the pixels are mapped from the learned range onto 0..255 (the
-    inverse of what the graph does), rounded, and encoded losslessly."""
+def add_file_features(examples: list[Any], model_dir: Path) -> None:
+    """Gives each example the encoded file of its input, when the model has a signature
+    taking files, so that signature is checked like any other: an image classifier's
+    ``predict_image`` gets the image as a PNG (pixels mapped from the learned range onto
+    0..255, the inverse of the graph's mapping, rounded); an audio classifier's
+    ``predict_audio`` gets the clip as a 16-bit PCM WAV at the model's sample rate."""
     import io
 
-    from PIL import Image
-
-    from dlpipe.contract import IMAGE_BYTES_INPUT
+    from dlpipe.contract import AUDIO_BYTES_INPUT, IMAGE_BYTES_INPUT
     from models.tasks.export import read_task_info
 
     info = read_task_info(model_dir)
-    learned = (info or {}).get("learned", {})
-    if "pixel_range" not in learned:
+    if not info:
         return
-    task = info["task"]
-    low, high = learned["pixel_range"]
-    shape = [int(d) for d in task["image_shape"]]
+    task, learned = info["task"], info.get("learned", {})
+    if "pixel_range" in learned:
+        from PIL import Image
+
+        low, high = learned["pixel_range"]
+        key, name, shape = task["image"], IMAGE_BYTES_INPUT, [int(d) for d in task["image_shape"]]
+
+        def encode(values: np.ndarray) -> bytes | None:
+            if values.size != int(np.prod(shape)) or high <= low:
+                return None
+            levels = np.clip(np.round((values - low) / (high - low) * 255.0), 0, 255)
+            pixels = levels.astype(np.uint8).reshape(shape)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels[..., 0] if shape[-1] == 1 else pixels).save(buffer, "PNG")
+            return buffer.getvalue()
+    elif task.get("kind") == "audio_classification":
+        from scipy.io import wavfile
+
+        key, name = task["audio"], AUDIO_BYTES_INPUT
+        rate, scale = int(task["sample_rate"]), float(task["audio_scale"])
+
+        def encode(values: np.ndarray) -> bytes | None:
+            if not values.size:
+                return None
+            pcm = np.clip(np.round(values / scale * 32767.0), -32768, 32767).astype(np.int16)
+            buffer = io.BytesIO()
+            wavfile.write(buffer, rate, pcm)
+            return buffer.getvalue()
+    else:
+        return
     for ex in examples:
-        feature = ex.features.feature.get(task["image"])
+        feature = ex.features.feature.get(key)
         kind = feature.WhichOneof("kind") if feature is not None else None
-        values = np.asarray(getattr(feature, kind).value if kind else [], np.float64)
-        if values.size != int(np.prod(shape)) or high <= low:
-            continue  # a missing image: the examples cannot feed the signature
-        levels = np.clip(np.round((values - low) / (high - low) * 255.0), 0, 255)
-        pixels = levels.astype(np.uint8).reshape(shape)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels[..., 0] if shape[-1] == 1 else pixels).save(buffer, "PNG")
-        ex.features.feature[IMAGE_BYTES_INPUT].bytes_list.value[:] = [buffer.getvalue()]
+        data = encode(np.asarray(getattr(feature, kind).value if kind else [], np.float64))
+        if data is not None:  # else a missing input: the examples cannot feed the signature
+            ex.features.feature[name].bytes_list.value[:] = [data]
 
 
 def add_noise_feature(examples: list[Any], model_dir: Path, seed: int = 0) -> None:
@@ -283,7 +303,7 @@ def validate_model(
         return report(False, "no eval examples to send")
     examples = [example_pb2.Example.FromString(s) for s in serialized_examples]
     add_noise_feature(examples, Path(model_dir))
-    add_image_file_feature(examples, Path(model_dir))
+    add_file_features(examples, Path(model_dir))
     try:
         reference = SavedModelServable(Path(model_dir))
     except Exception as e:  # a model that cannot load in-process cannot be blessed

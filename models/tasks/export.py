@@ -53,6 +53,9 @@ from models.tasks.spec import OOV_ID, PADDING_ID, STRING, Task, vocab_name
 TOKEN_IDS = "token_ids"
 """Text: the input of ``edge``, the output of ``tokenize``."""
 TOKENIZE_SIGNATURE = "tokenize"
+CLIP_AUDIO_SIGNATURE = "clip_audio"
+"""Audio: serialized tf.Examples -> the clip the model hears, ``[batch, samples]`` in the
+data's units (padded or cut): the edge input, made from stored examples of any length."""
 VOCAB_FILE = "vocab.txt"
 """Text: the vocabulary beside the model (``assets.extra/vocab.txt``) and the edge files;
 line n is the token of id n, the reserved ``[PAD]`` and ``[UNK]`` first."""
@@ -113,6 +116,59 @@ def _text_inputs(task: Task, raw_spec: Mapping[str, Any]) -> _RawInputs:
     return _RawInputs([tf.TensorSpec([None], tf.string, name=task.text)], to_raw)
 
 
+def _fixed_samples(x: tf.Tensor, spec: Any) -> tf.Tensor:
+    """Samples ``[batch, n]`` padded or cut to a fixed-length raw feature's size."""
+    if isinstance(spec, tf.io.FixedLenFeature):
+        from models.tasks.audio import fix_length
+
+        return fix_length(x, int(np.prod(spec.shape)))
+    return x
+
+
+def _audio_inputs(task: Task, raw_spec: Mapping[str, Any]) -> _RawInputs:
+    """Waveforms ``[batch, n]`` in the data's units, any n (the graph pads or cuts)."""
+    spec = raw_spec[task.audio]
+
+    def to_raw(columns: dict[str, tf.Tensor]) -> dict[str, Any]:
+        samples = tf.reshape(columns[task.audio], [tf.shape(columns[task.audio])[0], -1])
+        if spec.dtype.is_integer:
+            samples = tf.round(samples)
+        return {task.audio: _shaped_like(_fixed_samples(samples, spec), spec)}
+
+    return _RawInputs([tf.TensorSpec([None, None], tf.float32, name=task.audio)], to_raw)
+
+
+def wav_decoder(task: Task) -> Callable[[tf.Tensor], tf.Tensor]:
+    """WAV files ``[batch]`` -> samples ``[batch, audio_samples]`` in the data's units: 16-bit
+    PCM decoded to [-1, 1] (the first channel), checked against the task's sample rate,
+    padded or cut, and scaled by the data's full scale."""
+    from models.tasks.audio import fix_length
+
+    def decode(data: tf.Tensor) -> tf.Tensor:
+        # The header first: decode_wav's own error on other bytes quotes them, which is not
+        # UTF-8 and fails in the error's formatting instead of answering the client.
+        head = tf.strings.substr(data + tf.constant(b"\0" * 12), 0, 12)
+        is_wav = tf.debugging.assert_equal(
+            tf.logical_and(tf.equal(tf.strings.substr(head, 0, 4), b"RIFF"),
+                           tf.equal(tf.strings.substr(head, 8, 4), b"WAVE")), True,
+            message="audio_bytes must hold WAV files (a RIFF/WAVE header)")
+        with tf.control_dependencies([is_wav]):
+            wave, rate = tf.audio.decode_wav(data, desired_channels=1)
+        check = tf.debugging.assert_equal(
+            rate, tf.constant(task.sample_rate, tf.int32),
+            message=f"The WAV file's sample rate must be {task.sample_rate} Hz, the rate "
+                    f"the model was trained at")
+        with tf.control_dependencies([check]):
+            return fix_length(tf.reshape(wave, [1, -1]), task.audio_samples)[0]
+
+    def decode_batch(files: tf.Tensor) -> tf.Tensor:
+        clips = tf.map_fn(decode, files, fn_output_signature=tf.TensorSpec(
+            [task.audio_samples], tf.float32))
+        return clips * task.audio_scale
+
+    return decode_batch
+
+
 def _column_spec(task: Task, key: str) -> tf.TensorSpec:
     """A table column in ``serving_default``: one value per example."""
     dtype = tf.string if task.feature_dtypes.get(key) == STRING else tf.float32
@@ -163,6 +219,8 @@ def _raw_inputs(task: Task, raw_spec: Mapping[str, Any]) -> _RawInputs:
         return _image_inputs(task, raw_spec)
     if task.is_text:
         return _text_inputs(task, raw_spec)
+    if task.is_audio:
+        return _audio_inputs(task, raw_spec)
     return _tabular_inputs(task, raw_spec)
 
 
@@ -214,6 +272,20 @@ def edge_spec(task: Task, learned: Mapping[str, Any], model: keras.Model,
             normalization=f"none needed: send raw pixel values {low:g}..{high:g} as "
                           f"[batch, {', '.join(map(str, task.image_shape))}]; the graph "
                           f"scales them to [0, 1]",
+            **output)
+    if task.is_audio:
+        from models.tasks.audio import recipe
+
+        scale = task.audio_scale
+        how = (f"the {custom}" if custom else
+               f"a log-mel spectrogram: {recipe(task.audio_samples, task.sample_rate, scale)}")
+        return edge.EdgeSpec(
+            input_name=task.audio, input_shape=(task.audio_samples,), recurrent=recurrent,
+            input_range=(-scale, scale),
+            normalization=f"none needed: send {task.audio_samples} raw samples at "
+                          f"{task.sample_rate} Hz (full scale {scale:g}); the graph computes "
+                          f"{how}",
+            example_feature=edge.SERIALIZED_EXAMPLE, example_signature=CLIP_AUDIO_SIGNATURE,
             **output)
     if task.is_text and custom:
         size = learned.get("vocab_size")
@@ -359,6 +431,8 @@ def export_model(model: keras.Model, tft_output: Any, export_dir: str | Path,
     def edge_fn(x: tf.Tensor) -> dict[str, tf.Tensor]:
         if task.is_image:
             x = model_input(inputs.to_raw({task.image: x}))
+        elif task.is_audio:
+            x = model_input(inputs.to_raw({task.audio: x}))
         return {spec.output_name: predict(module.edge_model, x)}
 
     signatures = {
@@ -382,6 +456,27 @@ def export_model(model: keras.Model, tft_output: Any, export_dir: str | Path,
             return serving_outputs(predict(module.model, model_input(inputs.to_raw(raw))))
 
         signatures[contract.IMAGE_BYTES_SIGNATURE] = predict_image.get_concrete_function()
+    if task.is_audio:
+        raw_from_wav = wav_decoder(task)
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None], tf.string, name=contract.AUDIO_BYTES_INPUT)])
+        def predict_audio(audio_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+            raw = {task.audio: raw_from_wav(audio_bytes)}
+            return serving_outputs(predict(module.model, model_input(inputs.to_raw(raw))))
+
+        @tf.function(input_signature=[examples_spec])
+        def clip_audio(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+            from models.tasks.audio import fix_length
+
+            samples = tf.io.parse_example(inputs, parse_features)[task.audio]
+            if isinstance(samples, tf.SparseTensor):
+                samples = tf.sparse.to_dense(samples)
+            samples = tf.cast(tf.reshape(samples, [tf.shape(inputs)[0], -1]), tf.float32)
+            return {task.audio: fix_length(samples, task.audio_samples)}
+
+        signatures[contract.AUDIO_BYTES_SIGNATURE] = predict_audio.get_concrete_function()
+        signatures[CLIP_AUDIO_SIGNATURE] = clip_audio.get_concrete_function()
     if task.is_text:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=task.text)])
         def tokenize(text: tf.Tensor) -> dict[str, tf.Tensor]:

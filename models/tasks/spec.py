@@ -27,13 +27,15 @@ IMAGE_CLASSIFICATION = "image_classification"
 TABULAR_CLASSIFICATION = "tabular_classification"
 TABULAR_REGRESSION = "tabular_regression"
 TEXT_CLASSIFICATION = "text_classification"
+AUDIO_CLASSIFICATION = "audio_classification"
 VAE = "vae"
 GAN = "gan"
 KINDS = (IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TABULAR_REGRESSION,
-         TEXT_CLASSIFICATION, VAE, GAN)
+         TEXT_CLASSIFICATION, AUDIO_CLASSIFICATION, VAE, GAN)
 IMAGE_KINDS = (IMAGE_CLASSIFICATION, VAE, GAN)
 TABULAR_KINDS = (TABULAR_CLASSIFICATION, TABULAR_REGRESSION)
-CLASSIFICATION_KINDS = (IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TEXT_CLASSIFICATION)
+CLASSIFICATION_KINDS = (IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TEXT_CLASSIFICATION,
+                        AUDIO_CLASSIFICATION)
 GENERATIVE_KINDS = (VAE, GAN)
 
 INT, FLOAT, STRING = "int", "float", "string"
@@ -66,8 +68,8 @@ class TaskSpec:
     kind: str = setting(
         IMAGE_CLASSIFICATION,
         "What the model does: image_classification, tabular_classification, "
-        "tabular_regression, text_classification, vae (encode/decode images) or gan "
-        "(generate images).",
+        "tabular_regression, text_classification, audio_classification (e.g. keyword "
+        "spotting), vae (encode/decode images) or gan (generate images).",
         choices=KINDS,
     )
     label: str = setting(
@@ -103,6 +105,16 @@ class TaskSpec:
     sequence_length: int = setting(
         128, "Text kind: tokens per text the model reads (the last ones; padded at the front).",
         minimum=1,
+    )
+    audio: str = setting("audio", "Audio kind: the feature holding the waveform's samples.")
+    sample_rate: int = setting(
+        0, "Audio kind: samples per second. 0: from the data (an audio folder is resampled "
+        "to 16000; a TFDS Audio feature declares its rate); elsewhere it must match the "
+        "data.", minimum=0,
+    )
+    clip_seconds: float = setting(
+        1.0, "Audio kind: the clip length the model hears; shorter clips are padded with "
+        "silence at the end, longer ones cut.", minimum=0.1,
     )
     numeric: list = setting(
         None, "Tabular kinds: columns to treat as numbers (imputed with the train mean, "
@@ -177,8 +189,12 @@ class DataProfile:
       class_names: Label index -> class name, where the source names its classes (image
         folder subfolders, TFDS ClassLabel); the label column then holds the indices.
       text_features: Features the source declares as free text (TFDS Text).
-      kind: What the source provides: ``images``, ``text``, ``table`` or ``examples``
-        (tf.Example of any content).
+      sample_rate: Audio sources: samples per second of the waveforms (audio folder: the
+        rate it resamples to; TFDS Audio: the declared rate).
+      audio_scale: Audio sources: the sample value of full scale (1.0 for float waveforms
+        in [-1, 1], 32768 for 16-bit integers).
+      kind: What the source provides: ``images``, ``text``, ``audio``, ``table`` or
+        ``examples`` (tf.Example of any content).
     """
 
     source: str
@@ -189,6 +205,8 @@ class DataProfile:
     resizable: bool = False
     class_names: tuple[str, ...] = ()
     text_features: tuple[str, ...] = ()
+    sample_rate: int | None = None
+    audio_scale: float | None = None
     kind: str = "examples"
 
 
@@ -207,6 +225,8 @@ class Task:
       image, image_shape: Image kinds: the feature and ``(height, width, channels)``.
       resize: Image folders only: images are resized to ``image_shape``.
       text, vocab_size, sequence_length: Text kind.
+      audio, sample_rate, audio_samples, audio_scale: Audio kind: the waveform feature, its
+        rate, the clip length in samples and the sample value of full scale.
       numeric, categorical: Tabular kinds: the columns the model reads, by treatment.
       feature_dtypes: Tabular kinds: column -> raw type (``int``, ``float``, ``string``).
       category_sizes: Tabular kinds: categorical column -> values its vocabulary keeps (the
@@ -227,6 +247,10 @@ class Task:
     text: str = "text"
     vocab_size: int = 10000
     sequence_length: int = 128
+    audio: str = "audio"
+    sample_rate: int = 0
+    audio_samples: int = 0
+    audio_scale: float = 1.0
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     feature_dtypes: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -260,6 +284,10 @@ class Task:
         return self.kind == TEXT_CLASSIFICATION
 
     @property
+    def is_audio(self) -> bool:
+        return self.kind == AUDIO_CLASSIFICATION
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 
@@ -270,6 +298,8 @@ class Task:
             return (self.image,)
         if self.is_text:
             return (self.text,)
+        if self.is_audio:
+            return (self.audio,)
         return (*self.numeric, *self.categorical)
 
     @property
@@ -282,6 +312,8 @@ class Task:
         """The Transform output the model reads."""
         if self.is_tabular:
             return TABULAR_INPUT
+        if self.is_audio:
+            return transformed_name(self.audio)
         return transformed_name(self.image if self.is_image else self.text)
 
     @property
@@ -471,6 +503,26 @@ def _resolve_image_shape(spec: TaskSpec, profile: DataProfile, column: Column | 
     )
 
 
+def _resolve_sample_rate(spec: TaskSpec, profile: DataProfile) -> int:
+    """The audio kind's samples per second: the source's, or ``task.sample_rate``."""
+    known = profile.sample_rate
+    if known:
+        if spec.sample_rate and spec.sample_rate != known:
+            raise ConfigError(
+                f"Config key 'task.sample_rate' is {spec.sample_rate}, but the waveforms in "
+                f"{profile.source} have {known} samples per second. Expected the data's rate "
+                f"(or 0). Received: task.sample_rate={spec.sample_rate!r}."
+            )
+        return int(known)
+    if not spec.sample_rate:
+        raise ConfigError(
+            f"The sample rate of the waveforms in {profile.source} is not recorded in the "
+            f"data. Expected task.sample_rate: the samples per second they were recorded at "
+            f"(e.g. 16000)."
+        )
+    return int(spec.sample_rate)
+
+
 def _resolve_tabular(spec: TaskSpec, profile: DataProfile
                      ) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, str], dict[str, int]]:
     """(numeric, categorical, raw dtypes, vocabulary sizes) of a tabular task, by the rule
@@ -523,7 +575,7 @@ def _resolve_tabular(spec: TaskSpec, profile: DataProfile
     return tuple(numeric), tuple(categorical), dtypes, sizes
 
 
-_PROVIDES = {"images": "images", "text": "text", "table": "table rows"}
+_PROVIDES = {"images": "images", "text": "text", "audio": "audio", "table": "table rows"}
 
 
 def source_fits(wants: str, provides: str) -> bool:
@@ -536,7 +588,7 @@ def source_fits(wants: str, provides: str) -> bool:
 def _check_source_kind(spec: TaskSpec, profile: DataProfile) -> None:
     """The source must carry what the kind reads (e.g. no text kind on images)."""
     wants = ("images" if spec.kind in IMAGE_KINDS else "text" if spec.kind == TEXT_CLASSIFICATION
-             else "table")
+             else "audio" if spec.kind == AUDIO_CLASSIFICATION else "table")
     if source_fits(wants, profile.kind):
         return
     raise ConfigError(
@@ -599,6 +651,19 @@ def resolve(spec: TaskSpec, profile: DataProfile, module_file: str = "",
         shape, resize = _resolve_image_shape(spec, profile, column)
         return Task(**common, label_dtype=label_dtype, classes=classes, class_keys=keys,
                     image=spec.image, image_shape=shape, resize=resize)
+    if spec.kind == AUDIO_CLASSIFICATION:
+        column = _column(profile, spec.audio, "task.audio", "audio feature")
+        if column.dtype == STRING:
+            raise ConfigError(
+                f"Feature {spec.audio!r} in {profile.source} holds strings; the audio kind "
+                f"reads a waveform's samples (floats in [-1, 1] or 16-bit integers). Received: "
+                f"task.audio={spec.audio!r}."
+            )
+        rate = _resolve_sample_rate(spec, profile)
+        scale = profile.audio_scale or (32768.0 if column.dtype == INT else 1.0)
+        return Task(**common, label_dtype=label_dtype, classes=classes, class_keys=keys,
+                    audio=spec.audio, sample_rate=rate,
+                    audio_samples=max(1, round(spec.clip_seconds * rate)), audio_scale=scale)
     if spec.kind == TEXT_CLASSIFICATION:
         column = _column(profile, spec.text, "task.text", "text feature")
         if column.dtype != STRING:

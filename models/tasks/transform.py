@@ -15,6 +15,8 @@ Per kind (the names are the task's, ``models.tasks.spec``):
   value (``layout`` says which position holds what);
 - text: lowercased, punctuation stripped, split on whitespace, mapped to the train
   vocabulary's ids (0 pads, 1 is out of vocabulary), the last ``sequence_length`` kept;
+- audio: the clip's log-mel spectrogram ``[batch, frames, mels, 1]`` (``models.tasks.audio``),
+  z-scored by the mean and standard deviation of every value of the train split;
 - the label: a classifier's class id (int64, the index of its key in ``task.class_keys``,
   -1 for a value outside them), a regressor's z-scored value (float32) and its value in
   label units; and each example's weight: 1 with a label value, 0 without (such an example
@@ -57,6 +59,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         outputs = image_features(inputs, task)
     elif task.is_text:
         outputs = text_features(inputs, task)
+    elif task.is_audio:
+        outputs = audio_features(inputs, task)
     else:
         outputs = tabular_features(inputs, task)
     outputs.update(label_features(inputs, task))
@@ -244,3 +248,19 @@ def text_features(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]:
     token_ids = fix_length(ids, tf.cast(tokens.row_lengths(), tf.int64),
                            task.sequence_length, PADDING_ID)
     return {transformed_name(task.text): tf.reshape(token_ids, [-1, task.sequence_length])}
+
+
+# Audio --------------------------------------------------------------------------------------
+
+
+def audio_features(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]:
+    """The z-scored log-mel spectrogram of each clip, ``[batch, frames, mels, 1]``."""
+    from models.tasks import audio
+
+    samples = inputs[task.audio]
+    if isinstance(samples, tf.SparseTensor):  # clips of several lengths (e.g. TFDS Audio)
+        samples = tf.sparse.to_dense(samples, default_value=tf.constant(0, samples.dtype))
+    samples = tf.reshape(samples, [tf.shape(samples)[0], -1])
+    spectrogram = audio.front_end(samples, task.audio_samples, task.sample_rate,
+                                  task.audio_scale)
+    return {task.model_input: tft.scale_to_z_score(spectrogram, elementwise=False)}

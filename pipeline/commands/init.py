@@ -11,6 +11,8 @@ guess nor on the rules.
 
 Guessing rules (``--kind`` overrides them; every ``--set`` value is kept as given):
 
+- ``audio_classification``: the source provides audio (an audio folder, the bundled spoken
+  digits, a TFDS Audio feature).
 - ``image_classification``: the source provides images (an image folder, the bundled digits,
   a TFDS Image feature), or a TFRecord feature named by ``task.image`` (default ``image``)
   holds a flat square of n x n numbers per example (an n x n grey image).
@@ -120,7 +122,7 @@ def _probe_kinds(user: dict, forced: str, provides: str, reader: str) -> list[st
     if forced:
         return [forced]
     by_source = {"images": s.IMAGE_CLASSIFICATION, "text": s.TEXT_CLASSIFICATION,
-                 "table": s.TABULAR_CLASSIFICATION}
+                 "audio": s.AUDIO_CLASSIFICATION, "table": s.TABULAR_CLASSIFICATION}
     if provides in by_source:
         return [by_source[provides]]
     task = _section(user, "task")
@@ -129,7 +131,8 @@ def _probe_kinds(user: dict, forced: str, provides: str, reader: str) -> list[st
     if any(task.get(k) for k in ("numeric", "categorical", "ignore")):
         return [s.TABULAR_CLASSIFICATION]
     if reader == "tfds":  # which feature TFDS maps depends on the kind: try each
-        return [s.IMAGE_CLASSIFICATION, s.TEXT_CLASSIFICATION, s.TABULAR_CLASSIFICATION]
+        return [s.IMAGE_CLASSIFICATION, s.TEXT_CLASSIFICATION, s.AUDIO_CLASSIFICATION,
+                s.TABULAR_CLASSIFICATION]
     return [s.TABULAR_CLASSIFICATION]  # a TFRecord profile does not depend on the kind
 
 
@@ -154,7 +157,8 @@ def _check(user: dict, forced: str, label: str):
     kind = KINDS.get(ingest.get("kind", "sklearn_digits"))
     provides, reader = (kind.provides, kind.reader) if kind else ("examples", "")
     candidates = _probe_kinds(user, forced, provides, reader)
-    wants = {s.IMAGE_CLASSIFICATION: "images", s.TEXT_CLASSIFICATION: "text"}
+    wants = {s.IMAGE_CLASSIFICATION: "images", s.TEXT_CLASSIFICATION: "text",
+             s.AUDIO_CLASSIFICATION: "audio"}
     for i, candidate in enumerate(candidates):
         config = config_from_data(_probe_data(user, candidate, label), Path.cwd())
         if i == 0:
@@ -276,6 +280,8 @@ def guess_kind(profile, task_spec, user_task: dict, label: str, config
               else f"ingest.kind={config.ingest.kind}")
     if profile.kind == "images":
         return s.IMAGE_CLASSIFICATION, f"{source} provides images", "", ""
+    if profile.kind == "audio":
+        return s.AUDIO_CLASSIFICATION, f"{source} provides audio", "", ""
     flat = _flat_image(profile, task_spec) if profile.kind == "examples" else ""
     if flat:
         return s.IMAGE_CLASSIFICATION, flat, "", ""
@@ -432,6 +438,13 @@ def compose(user: dict, name: str, config, source, task, why_kind: str, why_text
         notes["task.text"] = why_text or "the text feature"
         notes["task.vocab_size"] = "token ids: the most frequent words, plus padding and OOV"
         notes["task.sequence_length"] = "tokens per text the model reads (the last ones)"
+    elif task.is_audio:
+        if "audio" in user_task:
+            t["audio"] = task.audio
+        t["sample_rate"] = task.sample_rate
+        t["clip_seconds"] = round(task.audio_samples / task.sample_rate, 6)
+        notes["task.sample_rate"] = "samples per second: from the data"
+        notes["task.clip_seconds"] = "the model hears this much of each clip (padded or cut)"
     elif task.is_tabular:
         spec = config.task
         above["task.numeric" if task.numeric else "task.categorical"] = (
@@ -519,6 +532,8 @@ def summarize(task) -> str:
         reads = "images " + "x".join(str(d) for d in task.image_shape)
     elif task.is_text:
         reads = f"text {task.text!r}"
+    elif task.is_audio:
+        reads = f"audio {task.audio!r}, {task.audio_samples} samples at {task.sample_rate} Hz"
     else:
         reads = f"{len(task.numeric)} numeric, {len(task.categorical)} categorical features"
     return f"Task: {task.kind}, label {task.label!r}: {what}; {reads}"
@@ -541,7 +556,8 @@ def _check_output(out: Path, force: bool) -> None:
 
 
 def _same_task(a, b) -> bool:
-    keys = ("kind", "label", "classes", "image_shape", "text", "numeric", "categorical")
+    keys = ("kind", "label", "classes", "image_shape", "text", "numeric", "categorical",
+            "audio", "sample_rate", "audio_samples")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 

@@ -44,7 +44,8 @@ def check(config: PipelineConfig) -> None:
 
 _WANTS = {**dict.fromkeys(task_spec.IMAGE_KINDS, "images"),
           **dict.fromkeys(task_spec.TABULAR_KINDS, "table"),
-          task_spec.TEXT_CLASSIFICATION: "text"}
+          task_spec.TEXT_CLASSIFICATION: "text",
+          task_spec.AUDIO_CLASSIFICATION: "audio"}
 
 
 def _check_task(config: PipelineConfig) -> None:

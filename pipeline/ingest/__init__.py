@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlpipe.errors import DlpipeError
-from models.tasks.spec import IMAGE_KINDS, TEXT_CLASSIFICATION, DataProfile
+from models.tasks.spec import AUDIO_CLASSIFICATION, IMAGE_KINDS, TEXT_CLASSIFICATION, DataProfile
 from pipeline.ingest import profile as profiles
 from pipeline.ingest.bundled import WRITERS
-from pipeline.ingest.kinds import CSV, IMAGE_FOLDER, IMPORT, KINDS, TFDS
+from pipeline.ingest.kinds import AUDIO_FOLDER, CSV, IMAGE_FOLDER, IMPORT, KINDS, TFDS
 
 if TYPE_CHECKING:
     from models.tasks.spec import Task
     from pipeline.config import PipelineConfig
 
 TFDS_SPLITS = {"train": "train", "test": "eval"}
+AUDIO_FOLDER_RATE = 16000
+"""The rate an audio folder's clips are resampled to unless task.sample_rate says another."""
 """TFDS split -> pipeline split, for ingest.kind 'tfds'."""
 INPUT_CHECKS_FILE = profiles.INPUT_CHECKS_FILE
 
@@ -66,12 +68,17 @@ def check_source(config: PipelineConfig) -> Source:
     if kind.reader == IMAGE_FOLDER:
         return Source(profiles.profile_image_folder(data_dir, config.task.image,
                                                     config.task.label))
+    if kind.reader == AUDIO_FOLDER:
+        return Source(profiles.profile_audio_folder(
+            data_dir, config.task.audio, config.task.label,
+            config.task.sample_rate or AUDIO_FOLDER_RATE))
     if kind.reader == TFDS:
         task = config.task
         reads = ("image" if task.kind in IMAGE_KINDS else
-                 "text" if task.kind == TEXT_CLASSIFICATION else "all")
+                 "text" if task.kind == TEXT_CLASSIFICATION else
+                 "audio" if task.kind == AUDIO_CLASSIFICATION else "all")
         profile, feature_map = profiles.profile_tfds(
-            config.ingest, TFDS_SPLITS, task.image, task.text, task.label, reads)
+            config.ingest, TFDS_SPLITS, task.image, task.text, task.label, reads, task.audio)
         return Source(profile, tfds_feature_map=feature_map)
     span = None
     if config.uses_spans:
@@ -132,6 +139,14 @@ def example_gen(config: PipelineConfig, task: Task, feature_map: dict[str, str] 
         return ImageFolderExampleGen(
             input_base=str(config.data_dir), image_shape=task.image_shape, resize=task.resize,
             image_key=task.image, label_key=task.label, output_config=output)
+    if kind.reader == AUDIO_FOLDER:
+        from components.audio_folder_example_gen.component import AudioFolderExampleGen
+        from components.audio_folder_example_gen.folder import has_given_splits
+
+        return AudioFolderExampleGen(
+            input_base=str(config.data_dir), sample_rate=task.sample_rate,
+            clip_samples=task.audio_samples, split_given=has_given_splits(config.data_dir),
+            audio_key=task.audio, label_key=task.label, output_config=output)
     if kind.reader == TFDS:
         from components.tfds_example_gen.component import TfdsExampleGen
 

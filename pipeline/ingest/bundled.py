@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from dlpipe.errors import DlpipeError
 from dlpipe.examples import image_example, write_records
 from dlpipe.files import atomic_path
@@ -102,10 +104,77 @@ def write_imdb_sample(out_dir: Path) -> Path:
     return path
 
 
+SPOKEN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                 "nine")
+SPEAKERS = {
+    "train": ("en-us+m1", "en-us+f1", "en-gb+m3", "en-gb+f2", "en-gb-scotland+m2",
+              "en-029+f3", "en-gb-x-rp+m4", "en-gb-x-gbclan+f4", "en-us+m6"),
+    "eval": ("en-gb+m7", "en-us+f5", "en-gb-x-gbcwmd+m5"),
+}
+"""espeak-ng voices (accent + voice variant) as speakers; the eval split's are held out."""
+SPEEDS, PITCHES = (150, 185), (35, 60)
+"""Words per minute and pitch (0-99): each speaker says each word four ways."""
+SPOKEN_RATE = 16000
+
+
+def _synthesize(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
+    """One word from espeak-ng as int16 samples at 16 kHz, silence trimmed at both ends."""
+    import subprocess
+    import tempfile
+
+    from components.audio_folder_example_gen.folder import load_clip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "word.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch),
+                        "-w", str(wav), word], check=True, capture_output=True, timeout=60)
+        wave = load_clip(str(wav), SPOKEN_RATE, 10 * SPOKEN_RATE)
+    loud = np.flatnonzero(np.abs(wave) > 0.01 * np.abs(wave).max())
+    wave = wave[loud[0]: loud[-1] + 1] if loud.size else wave[:0]
+    return np.round(np.clip(wave, -1, 1) * 32767).astype(np.int16)
+
+
+def write_spoken_digits(out_dir: Path) -> Path:
+    """The ten digits "zero".."nine" spoken by espeak-ng (Debian's ``espeak-ng``) as a WAV
+    folder: ``train/<word>/`` from nine speakers, ``eval/<word>/`` from three others (whole
+    voices held out, so the eval split measures unseen speakers), each word at two speeds
+    and two pitches; 16 kHz mono 16-bit, silence trimmed. Each split is written into a
+    temporary folder renamed into place, and a marker file last: an interrupted write is
+    redone, a complete one kept as it is."""
+    import shutil as sh
+
+    from scipy.io import wavfile
+
+    marker = out_dir / ".spoken_digits_complete"
+    if marker.is_file():
+        return out_dir
+    if sh.which("espeak-ng") is None:
+        raise DlpipeError(
+            "ingest.kind spoken_digits synthesizes its clips with espeak-ng, which is not "
+            "installed. Expected the espeak-ng command (Debian: apt-get install espeak-ng), "
+            "or another ingest.kind (audio_folder for WAV files of your own).")
+    for split, voices in SPEAKERS.items():
+        tmp = out_dir / f".{split}.tmp"
+        sh.rmtree(tmp, ignore_errors=True)
+        sh.rmtree(out_dir / split, ignore_errors=True)
+        for word in SPOKEN_DIGITS:
+            (tmp / word).mkdir(parents=True)
+            for voice in voices:
+                for speed in SPEEDS:
+                    for pitch in PITCHES:
+                        name = f"{voice.replace('+', '_')}_s{speed}_p{pitch}.wav"
+                        wavfile.write(tmp / word / name, SPOKEN_RATE,
+                                      _synthesize(word, voice, speed, pitch))
+        tmp.rename(out_dir / split)
+    marker.write_text("written by dlpipe (pipeline/ingest/bundled.py)\n")
+    return out_dir
+
+
 WRITERS: dict[str, Callable[[Path], Path]] = {
     "sklearn_digits": write_sklearn_digits,
     "mnist_5k": write_mnist_5k,
     "palmerpenguins": write_palmerpenguins,
     "imdb_sample": write_imdb_sample,
+    "spoken_digits": write_spoken_digits,
 }
 """Bundled data set (``IngestKind.bundled``) -> the function writing it into a directory."""

@@ -16,9 +16,10 @@ TFRECORD_PATTERN = "*.tfrecord*"
 CSV_PATTERN = "*.csv"
 """Files CsvExampleGen reads from the input directory."""
 
-IMPORT, CSV, IMAGE_FOLDER, TFDS = "tfrecord", "csv", "image_folder", "tfds"
-"""Readers: TFX's ImportExampleGen, TFX's CsvExampleGen, and dlpipe's image-folder and TFDS
-ExampleGens (components/)."""
+IMPORT, CSV, IMAGE_FOLDER, AUDIO_FOLDER, TFDS = (
+    "tfrecord", "csv", "image_folder", "audio_folder", "tfds")
+"""Readers: TFX's ImportExampleGen, TFX's CsvExampleGen, and dlpipe's image-folder,
+audio-folder and TFDS ExampleGens (components/)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +34,8 @@ class IngestKind:
       bundled: The bundled data set it writes into its input directory first (a name in
         ``pipeline.ingest.bundled.WRITERS``), or empty.
       needs: ``ingest`` keys that must be set (``path``, ``tfds_name``).
-      provides: What its examples hold: ``images``, ``table``, ``text`` or ``examples``
-        (tf.Example of any content); a task kind must fit it.
+      provides: What its examples hold: ``images``, ``table``, ``text``, ``audio`` or
+        ``examples`` (tf.Example of any content); a task kind must fit it.
       image_shape: Bundled images: their ``(height, width, channels)``.
       spans: Reads ``{SPAN}`` patterns (the newest span per run).
       source: How the model card names the data (``{path}``, ``{tfds_name}`` filled in).
@@ -86,6 +87,17 @@ KINDS: dict[str, IngestKind] = {k.name: k for k in (
         "image_folder", "one subfolder per class of PNG/JPEG images (ingest.path)",
         IMAGE_FOLDER, needs=("path",), provides="images",
         source="the image folder `{path}` (one subfolder per class)"),
+    IngestKind(
+        "audio_folder", "one subfolder per class of WAV files (ingest.path), or train/ and "
+        "eval/ subfolders of those; resampled to task.sample_rate (default 16000), mono",
+        AUDIO_FOLDER, needs=("path",), provides="audio",
+        source="the audio folder `{path}` (one subfolder per class)"),
+    IngestKind(
+        "spoken_digits", "the ten digits 'zero'..'nine' spoken by espeak-ng (12 voices, 480 "
+        "clips at 16 kHz; the eval split holds 3 voices out), written as a WAV folder; needs "
+        "the espeak-ng command", AUDIO_FOLDER, bundled="spoken_digits", provides="audio",
+        source="the digits 'zero'..'nine' spoken by espeak-ng (480 clips, 16 kHz; eval: 3 "
+               "voices never heard in training)"),
     IngestKind(
         "tfds", "a TensorFlow Datasets dataset by name (ingest.tfds_name), prepared in "
         "ingest.tfds_data_dir", TFDS, needs=("tfds_name",),

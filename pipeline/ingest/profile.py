@@ -207,18 +207,36 @@ def profile_image_folder(root: Path, image_key: str, label_key: str) -> DataProf
                        class_names=folder.labels, kind="images")
 
 
+def profile_audio_folder(root: Path, audio_key: str, label_key: str,
+                         sample_rate: int) -> DataProfile:
+    """Checks an audio folder and reports its classes; its clips are resampled to
+    ``sample_rate`` (float samples in [-1, 1])."""
+    from components.audio_folder_example_gen.folder import scan_audio_folder
+
+    folder = scan_audio_folder(root)
+    columns = {
+        audio_key: Column(audio_key, FLOAT, len(folder.files), 0, None, (), 0),
+        label_key: Column(label_key, INT, len(folder.files), 0, len(folder.labels),
+                          tuple(range(len(folder.labels)))),
+    }
+    split = " (train/ and eval/ given)" if folder.split_given else ""
+    return DataProfile(f"the audio folder {root}{split}", len(folder.files), columns,
+                       class_names=folder.labels, sample_rate=sample_rate, audio_scale=1.0,
+                       kind="audio")
+
+
 def tfds_feature_map(features: Any, image: str, text: str, label: str,
-                     reads: str) -> dict[str, str] | None:
-    """TFDS feature -> our feature: the task's image (the first Image feature unless one is
-    named like it) or text feature, and its label (named like it, else TFDS's ``label``);
-    None for tables (every feature, nested paths joined with ``_``)."""
+                     reads: str, audio: str = "audio") -> dict[str, str] | None:
+    """TFDS feature -> our feature: the task's image, text or audio feature (the first
+    Image, Text or Audio feature unless one is named like it), and its label (named like it,
+    else TFDS's ``label``); None for tables (every feature, nested paths joined with ``_``)."""
     import tensorflow_datasets as tfds
 
     if reads == "all":
         return None
     features = dict(features.items())  # a tfds FeaturesDict has no .get
-    wanted = tfds.features.Image if reads == "image" else tfds.features.Text
-    name = image if reads == "image" else text
+    wanted, name = {"image": (tfds.features.Image, image), "text": (tfds.features.Text, text),
+                    "audio": (tfds.features.Audio, audio)}[reads]
     source = name if isinstance(features.get(name), wanted) else next(
         (k for k, v in features.items() if isinstance(v, wanted)), None)
     mapping = {}
@@ -232,7 +250,8 @@ def tfds_feature_map(features: Any, image: str, text: str, label: str,
 
 
 def profile_tfds(ingest: Any, splits: Mapping[str, str], image: str, text: str, label: str,
-                 reads: str) -> tuple[DataProfile, dict[str, str] | None]:
+                 reads: str, audio: str = "audio"
+                 ) -> tuple[DataProfile, dict[str, str] | None]:
     """Checks a TFDS dataset (prepared, splits exist) and profiles it from its feature spec.
 
     Returns:
@@ -244,11 +263,13 @@ def profile_tfds(ingest: Any, splits: Mapping[str, str], image: str, text: str, 
                    download=ingest.tfds_download)
     builder = load_builder(ingest.tfds_name, **options)
     features = builder.info.features
-    feature_map = tfds_feature_map(features, image, text, label, reads)
+    feature_map = tfds_feature_map(features, image, text, label, reads, audio)
     source = resolve_source(ingest.tfds_name, splits, feature_map=feature_map, **options)
     examples = sum(source.split_counts.values())
     where = f"TFDS dataset {ingest.tfds_name!r}"
     columns, image_shape, class_names, texts = {}, None, (), []
+    rate, scale = None, None
+    by_path = dict(features.items())
     for p in source.plan:
         dtype = {"float": FLOAT, "int": INT}.get(p.kind, STRING)
         size = 1
@@ -263,9 +284,14 @@ def profile_tfds(ingest: Any, splits: Mapping[str, str], image: str, text: str, 
             class_names = p.names
         if p.tfds_type == "Text":
             texts.append(p.name)
+        if p.tfds_type == "Audio" and rate is None:
+            rate = int(getattr(by_path.get(p.source), "sample_rate", 0) or 0) or None
+            scale = 32768.0 if dtype == INT else 1.0  # 16-bit PCM samples, or floats
     have = ", ".join(f"{k} ({type(v).__name__})" for k, v in features.items())
-    kind = "images" if image_shape else "text" if texts else "examples"
+    kind = ("images" if image_shape else "text" if texts else "audio" if scale
+            else "examples")
     profile = DataProfile(f"{where} (features: {have})", examples, columns,
                           image_shape=image_shape, class_names=class_names,
-                          text_features=tuple(texts), kind=kind)
+                          text_features=tuple(texts), sample_rate=rate, audio_scale=scale,
+                          kind=kind)
     return profile, feature_map

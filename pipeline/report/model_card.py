@@ -91,7 +91,8 @@ def _purpose(task: Task) -> str:
         shape = "x".join(str(d) for d in task.image_shape) if task.image_shape else "the"
         return _PURPOSE[task.kind].format(shape=shape)
     what = ("an image" if task.is_image else "a text" if task.is_text
-            else "a table row")
+            else f"a {task.audio_samples / task.sample_rate:g} s audio clip at "
+                 f"{task.sample_rate} Hz" if task.is_audio else "a table row")
     if task.is_regression:
         unit = f" (in {task.label_unit})" if task.label_unit else ""
         return f"Predicts `{task.label}`{unit} from {what}: a regression model."
@@ -207,8 +208,12 @@ def _metrics(facts: ReportFacts, task: Task | None) -> list[str]:
 
 
 def _limitations(facts: ReportFacts, task: Task | None) -> list[str]:
-    lines = ["Evaluated only on a hash split of the same source as the training data: no "
+    lines = ["Evaluated only on a split of the same source as the training data: no "
              "measurement of how it behaves on shifted data."]
+    if task is not None and task.is_audio:
+        lines.append(f"Hears only the first {task.audio_samples / task.sample_rate:g} s of a "
+                     f"clip, at {task.sample_rate} Hz: longer recordings are cut, and a WAV "
+                     f"file at another rate is refused by `predict_audio`.")
     spec = _edge_spec(facts)
     if spec is not None and spec.input_range and task is not None and task.is_image:
         low, high = spec.input_range

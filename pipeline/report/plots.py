@@ -78,15 +78,21 @@ def sample_grid(samples: Samples, columns: int = 8) -> Image | None:
     import numpy as np
 
     plt = _pyplot()
+    height, width = samples.image_shape[:2]
+    aspect = min(width / height, 3.0)  # wide images (spectrograms): fewer, wider cells
+    if aspect > 1.5:
+        columns = max(2, round(1.5 * columns / aspect))
     rows = math.ceil(len(samples.images) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15),
+    cell = max(1.0, aspect)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * cell, rows * 1.15),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(samples.images):
             _show(ax, np.asarray(samples.images[i], np.float32).reshape(samples.image_shape))
             ax.set_title(f"label {samples.labels[i]}", fontsize=9)
-    fig.suptitle(f"First {len(samples.images)} examples of the {samples.split} split",
+    which = "First" if not samples.note else "Sample of"
+    fig.suptitle(f"{which} {len(samples.images)} examples of the {samples.split} split",
                  fontsize=11)
     return _png(fig, f"Grid of {len(samples.images)} sample input images with their labels",
                 "Sample inputs as stored (before Transform), titled with their labels.")

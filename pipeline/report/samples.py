@@ -3,6 +3,8 @@
 What a sample looks like depends on the run's task (``models.tasks.spec.Task``):
 
 - the image kinds: a grid of images;
+- the audio kind: a grid of the clips' log-mel spectrograms (time across, mel bands up), as
+  the model hears them;
 - the text kind: a few texts;
 - the tabular kinds: a table of rows, one column per feature.
 
@@ -29,8 +31,9 @@ MAX_CELL = 40
 
 
 def sample_kind(task: Task) -> str:
-    """``images``, ``texts`` or ``rows``, by the task's kind."""
-    return "images" if task.is_image else "texts" if task.is_text else "rows"
+    """``images``, ``texts`` or ``rows``, by the task's kind (audio is drawn as images)."""
+    return ("images" if task.is_image or task.is_audio else "texts" if task.is_text
+            else "rows")
 
 
 def label_text(example, task: Task) -> str:
@@ -67,6 +70,8 @@ def read_samples(examples_uri: str | Path, split: str, task: Task,
     kind = sample_kind(task)
     samples = Samples(kind=kind, split=split)
     skipped = 0
+    if task.is_audio:  # two clips per class at most: spectrograms are wide
+        return _audio_samples(examples_uri, split, task, min(count, 2 * task.num_classes))
     if kind == "images":
         samples.image_shape = tuple(int(d) for d in task.image_shape)
         size = 1
@@ -96,6 +101,38 @@ def read_samples(examples_uri: str | Path, split: str, task: Task,
     if skipped:
         samples.note = (f"{skipped} of the first examples lack the input feature and are "
                         f"not shown.")
+    return samples
+
+
+def _audio_samples(examples_uri: str | Path, split: str, task: Task, count: int) -> Samples:
+    """Clips as the images of their log-mel spectrograms (``models.tasks.audio``)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models.tasks import audio
+
+    by_label: dict[str, list] = {}
+    for example in read_examples(split_files(examples_uri, split), count * 20):
+        values = feature_values(example, task.audio)
+        if values:
+            clip = np.zeros(task.audio_samples, np.float32)
+            clip[: min(len(values), task.audio_samples)] = values[: task.audio_samples]
+            by_label.setdefault(label_text(example, task), []).append(clip)
+    clips, labels = [], []  # round robin over the labels: every class shows
+    for i in range(max((len(v) for v in by_label.values()), default=0)):
+        for label in sorted(by_label, key=lambda k: _label_order(k, task)):
+            if i < len(by_label[label]) and len(clips) < count:
+                clips.append(by_label[label][i])
+                labels.append(label)
+    samples = Samples(kind="images", split=split, labels=labels)
+    if clips:
+        spectrograms = audio.front_end(tf.constant(np.stack(clips)), task.audio_samples,
+                                       task.sample_rate, task.audio_scale)[..., 0].numpy()
+        images = np.flip(np.transpose(spectrograms, (0, 2, 1)), axis=1)  # mel bands up
+        samples.image_shape = (*images.shape[1:], 1)
+        samples.images = [image.reshape(-1).tolist() for image in images]
+    samples.note = ("Each clip as the model hears it: its log-mel spectrogram, time from left "
+                    "to right, low to high mel bands from bottom to top.")
     return samples
 
 

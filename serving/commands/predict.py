@@ -11,6 +11,10 @@ client assumes nothing about the data's units. For a model without that signatur
 the input's height x width and scaled to 0..``--pixel_max``, which must then be given (16 for
 the bundled digits, 255 for 8-bit images). ``--invert`` turns dark ink on a light background
 into light on dark, in both cases.
+
+A WAV file goes, as it is, to the model's ``predict_audio`` signature (every audio
+classifier dlpipe trains), which decodes it, checks its sample rate and pads or cuts it to
+the clip length the model hears.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm")
+AUDIO_SUFFIXES = (".wav",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +112,34 @@ def _image_batch(path, shape: list[int], pixel_max: float, invert: bool):
     return pixels[None]
 
 
+def _audio_inputs(sig_map, args, path) -> tuple[str, dict]:
+    """(signature name, inputs) of a WAV file: the file itself for ``predict_audio``."""
+    import numpy as np
+
+    from dlpipe import contract
+    from dlpipe.errors import DlpipeError
+
+    name = args.signature_name or contract.AUDIO_BYTES_SIGNATURE
+    sig_def = _signature(sig_map, name, path)
+    input_name, _ = _single_input(sig_def, path)
+    if input_name != contract.AUDIO_BYTES_INPUT:
+        raise DlpipeError(
+            f"Signature {name!r} of model {args.model!r} takes {input_name!r}, not WAV files "
+            f"({contract.AUDIO_BYTES_INPUT!r}). Expected a model with the "
+            f"{contract.AUDIO_BYTES_SIGNATURE!r} signature, or the samples as a JSON request."
+        )
+    files = np.empty(1, dtype=object)
+    files[0] = path.read_bytes()
+    return name, {input_name: files}
+
+
+def _file_inputs(sig_map, args, path) -> tuple[str, dict]:
+    """(signature name, inputs) of an image or audio file."""
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        return _audio_inputs(sig_map, args, path)
+    return _image_inputs(sig_map, args, path)
+
+
 def _image_inputs(sig_map, args, path) -> tuple[str, dict]:
     """(signature name, inputs) of an image file: the file itself for ``predict_image``,
     else raw pixels scaled by ``--pixel_max``."""
@@ -157,25 +190,25 @@ def main(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.is_file():
         raise DlpipeError(f"--input {path} does not exist or is not a file")
-    is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    sends_file = path.suffix.lower() in IMAGE_SUFFIXES + AUDIO_SUFFIXES
     port = args.port or (8500 if args.grpc else 8501)
     try:
         if args.grpc:
-            result = _predict_grpc(args, path, is_image, port)
+            result = _predict_grpc(args, path, sends_file, port)
         else:
-            result = _predict_rest(args, path, is_image, port)
+            result = _predict_rest(args, path, sends_file, port)
     except ServingError as e:
         raise DlpipeError(f"{e.code.name}: {e.message}") from e
     print(json.dumps(result, indent=1))
     return 0
 
 
-def _predict_rest(args, path, is_image: bool, port: int) -> dict:
+def _predict_rest(args, path, sends_file: bool, port: int) -> dict:
     from serving.client import RestClient
 
     client = RestClient(args.host, port, timeout=args.timeout)
     spec = {"version": args.version, "label": args.label}
-    if is_image:
+    if sends_file:
         from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -185,7 +218,7 @@ def _predict_rest(args, path, is_image: bool, port: int) -> dict:
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         json_format.ParseDict(meta["metadata"]["signature_def"], sig_map,
                               ignore_unknown_fields=True)
-        name, inputs = _image_inputs(sig_map, args, path)
+        name, inputs = _file_inputs(sig_map, args, path)
         body = {"signature_name": name,
                 "instances": to_json_value(next(iter(inputs.values())))}
         return client.request(args.model, "predict", body, **spec)
@@ -207,7 +240,7 @@ def _signature(sig_map, name: str, path):
     return sig_map.signature_def[name]
 
 
-def _predict_grpc(args, path, is_image: bool, port: int) -> dict:
+def _predict_grpc(args, path, sends_file: bool, port: int) -> dict:
     from google.protobuf import json_format
 
     from serving import json_codec
@@ -217,8 +250,8 @@ def _predict_grpc(args, path, is_image: bool, port: int) -> dict:
     client = GrpcClient(args.host, port, timeout=args.timeout)
     spec = {"version": args.version, "label": args.label}
     try:
-        if is_image:
-            name, inputs = _image_inputs(client.signature_defs(args.model, **spec), args, path)
+        if sends_file:
+            name, inputs = _file_inputs(client.signature_defs(args.model, **spec), args, path)
             args.signature_name = name
         else:
             body, method = _load_request(path, args.method)

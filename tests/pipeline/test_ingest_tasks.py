@@ -198,3 +198,55 @@ def test_tfds_mnist_and_fashion_mnist_by_name_are_28x28x1_image_tasks(tmp_path, 
     assert task.image_shape == (28, 28, 1) and not task.resize
     assert len(task.classes) == 10 and task.classes[:3] == first_classes
     assert prepared.source.examples == 30
+
+
+def test_an_audio_folder_is_an_audio_task_at_its_resampled_rate(tmp_path):
+    from tests.components.test_audio_folder_example_gen import write_folder
+
+    write_folder(tmp_path / "clips", rate=22050)
+    base = [f"output_root={tmp_path}", "ingest.kind=audio_folder",
+            f"ingest.path={tmp_path / 'clips'}", "task.kind=audio_classification",
+            "validate.schema_file="]
+    task = prepare(load_config(None, base)).task
+    assert (task.sample_rate, task.audio_samples, task.audio_scale) == (16000, 16000, 1.0)
+    assert task.classes == ("high", "low")
+    task = prepare(load_config(None, [*base, "task.sample_rate=8000",
+                                      "task.clip_seconds=0.5"])).task
+    assert (task.sample_rate, task.audio_samples) == (8000, 4000)
+    with pytest.raises(ConfigError, match=r"'task.kind' is 'image_classification', which "
+                                          r"reads images, but ingest.kind='audio_folder' "
+                                          r"provides audio"):
+        load_config(None, [*base, "task.kind=image_classification"])
+
+
+def test_tfds_speech_commands_by_name_is_an_audio_task(tmp_path):
+    from tensorflow_datasets.datasets.speech_commands import speech_commands_dataset_builder
+
+    class Local(speech_commands_dataset_builder.Builder, skip_registration=True):
+        name = "speech_commands"
+
+        def _split_generators(self, dl_manager):
+            del dl_manager
+            return {"train": self._local(12, 0), "validation": self._local(4, 1),
+                    "test": self._local(6, 2)}
+
+        def _local(self, n, seed):
+            rng = np.random.default_rng(seed)
+            for i in range(n):  # clips of several lengths, as the real ones are
+                yield f"{seed}_{i}", {"audio": rng.integers(-3000, 3000, 8000 + 500 * i,
+                                                            dtype=np.int16),
+                                      "label": i % 12}
+
+    Local(data_dir=str(tmp_path / "tfds")).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    base = [f"output_root={tmp_path}", "ingest.kind=tfds", "ingest.tfds_name=speech_commands",
+            f"ingest.tfds_data_dir={tmp_path / 'tfds'}", "task.kind=audio_classification",
+            "validate.schema_file="]
+    prepared = prepare(load_config(None, base))
+    task = prepared.task
+    assert (task.sample_rate, task.audio_samples, task.audio_scale) == (16000, 16000, 32768.0)
+    assert task.classes[:3] == ("down", "go", "left") and len(task.classes) == 12
+    assert prepared.source.tfds_feature_map == {"audio": "audio", "label": "label"}
+    with pytest.raises(ConfigError, match=r"'task.sample_rate' is 8000, but the waveforms .* "
+                                          r"have 16000 samples per second"):
+        prepare(load_config(None, [*base, "task.sample_rate=8000"]))
