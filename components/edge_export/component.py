@@ -35,6 +35,9 @@ class EdgeExportSpec(types.ComponentSpec):
         "num_representative": ExecutionParameter(type=int, optional=True),
         "latency_runs": ExecutionParameter(type=int, optional=True),
         "edge_spec": ExecutionParameter(type=str, optional=True),
+        "author": ExecutionParameter(type=str, optional=True),
+        "license": ExecutionParameter(type=str, optional=True),
+        "rgb_input": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -50,7 +53,8 @@ class EdgeExportSpec(types.ComponentSpec):
 class EdgeExport(base_component.BaseComponent):
     """Converts a blessed Model to edge formats, checks each against the SavedModel.
 
-    Outputs ``edge_models`` (EdgeModels: the files, ``labels.txt``, ``metadata.json``) and
+    Outputs ``edge_models`` (EdgeModels: the files, each .tflite with TFLite metadata
+    inside, ``labels.txt``, ``metadata.json``) and
     ``edge_report`` (EdgeReport: ``edge_report.json``), registered in ML Metadata with the
     model, blessing and examples as inputs of the execution (lineage).
     """
@@ -77,6 +81,9 @@ class EdgeExport(base_component.BaseComponent):
         num_representative: int | None = None,
         latency_runs: int | None = None,
         edge_spec: str | None = None,
+        author: str | None = None,
+        license: str | None = None,  # noqa: A002 - the TFLite metadata field's name
+        rgb_input: bool = False,
     ) -> None:
         """Builds the component.
 
@@ -103,6 +110,10 @@ class EdgeExport(base_component.BaseComponent):
           latency_runs: Timed batch-1 calls per format (default 200).
           edge_spec: JSON of a ``models.edge.EdgeSpec`` (labels, input range, ...) used
             when the SavedModel has no ``assets.extra/edge_spec.json``.
+          author: Author in each .tflite's TFLite metadata (default: "not stated ...").
+          license: License in the TFLite metadata (default: "not stated ...").
+          rgb_input: A grey image model's TFLite/ONNX files take ``[1, H, W, 3]`` RGB, as
+            the TFLite Task Library's ImageClassifier needs (the graph makes it grey).
         """
         spec = EdgeExportSpec(
             model=model,
@@ -124,5 +135,8 @@ class EdgeExport(base_component.BaseComponent):
             num_representative=num_representative,
             latency_runs=latency_runs,
             edge_spec=edge_spec,
+            author=author,
+            license=license,
+            rgb_input=int(rgb_input),
         )
         super().__init__(spec=spec)

@@ -64,6 +64,8 @@ class Executor(base_executor.BaseExecutor):
             num_representative=int(props.get("num_representative", 200)),
             latency_runs=int(props.get("latency_runs", 200)),
             edge_spec=_parse_spec(props.get("edge_spec")),
+            rgb_input=bool(props.get("rgb_input", 0)),
+            **{k: props[k] for k in ("author", "license") if props.get(k)},
         )
         feature = props.get("feature_key") or (
             options.edge_spec.input_name
