@@ -58,15 +58,30 @@ def _path(model: str, version: int | None, label: str | None) -> str:
 
 
 class RestClient:
-    """TF Serving's REST API (``/v1/models/...``)."""
+    """TF Serving's REST API (``/v1/models/...``).
+
+    Args:
+      ca_cert: PEM file of the CA that signed the server's certificate: HTTPS
+        (``dlpipe serve --ssl_config_file``).
+      client_cert: (certificate, key) PEM files, for a server with ``client_verify``.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8501, *, timeout: float = 30.0,
-                 scheme: str = "http") -> None:
+                 scheme: str = "http", ca_cert: str | None = None,
+                 client_cert: tuple[str, str] | None = None) -> None:
         import requests
 
+        if ca_cert or client_cert:
+            scheme = "https"
         self.base_url = f"{scheme}://{host}:{port}"
         self.timeout = timeout
         self._session = requests.Session()
+        # Per request: requests lets REQUESTS_CA_BUNDLE override a session's own verify.
+        self._tls: dict[str, Any] = {}
+        if ca_cert:
+            self._tls["verify"] = ca_cert
+        if client_cert:
+            self._tls["cert"] = client_cert
 
     def close(self) -> None:
         self._session.close()
@@ -78,7 +93,7 @@ class RestClient:
             body if isinstance(body, (bytes, str)) else json.dumps(to_json_value(body))
         )
         try:
-            resp = self._session.request(method, self.base_url + path, data=data,
+            resp = self._session.request(method, self.base_url + path, data=data, **self._tls,
                                          timeout=self.timeout,
                                          headers={"Content-Type": "application/json"})
         except requests.RequestException as e:
@@ -137,7 +152,7 @@ class RestClient:
         return self.request(model, "regress", body, version=version, label=label)["results"]
 
     def metrics(self, path: str = "/monitoring/prometheus/metrics") -> str:
-        resp = self._session.get(self.base_url + path, timeout=self.timeout)
+        resp = self._session.get(self.base_url + path, timeout=self.timeout, **self._tls)
         if resp.status_code != 200:
             raise ServingError(_HTTP_TO_CODE.get(resp.status_code, Code.UNKNOWN), resp.text)
         return resp.text
@@ -181,20 +196,39 @@ def make_input(examples: Sequence[Any], context: Any = None) -> Any:
 
 
 class GrpcClient:
-    """TF Serving's gRPC API through the official ``tensorflow-serving-api`` stubs."""
+    """TF Serving's gRPC API through the official ``tensorflow-serving-api`` stubs.
+
+    Args:
+      ca_cert: PEM file of the CA that signed the server's certificate: a TLS channel
+        (``dlpipe serve --ssl_config_file``).
+      client_cert: (certificate, key) PEM files, for a server with ``client_verify``.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8500, *, timeout: float = 30.0,
-                 max_message_bytes: int = 256 << 20) -> None:
+                 max_message_bytes: int = 256 << 20, ca_cert: str | None = None,
+                 client_cert: tuple[str, str] | None = None) -> None:
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.target = f"{host}:{port}"
         self.timeout = timeout
         self._grpc = grpc
-        self._channel = grpc.insecure_channel(self.target, options=[
+        options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-        ])
+        ]
+        if ca_cert or client_cert:
+            def read(path: str | None) -> bytes | None:
+                if not path:
+                    return None
+                with open(path, "rb") as f:
+                    return f.read()
+
+            cert, key = client_cert or (None, None)
+            credentials = grpc.ssl_channel_credentials(read(ca_cert), read(key), read(cert))
+            self._channel = grpc.secure_channel(self.target, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(self.target, options=options)
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self.model_service = model_service_pb2_grpc.ModelServiceStub(self._channel)
 

@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "the predict_image signature (16 for the bundled digits, 255 for 8-bit images).")
     a("--invert", action="store_true", help="Invert image grey levels (dark ink on white).")
     a("--timeout", type=float, default=30.0, help="Request timeout in seconds.")
+    a("--ca_cert", default=None,
+      help="PEM file of the CA that signed the server's certificate (a server started with "
+           "--ssl_config_file): TLS for REST and gRPC.")
+    a("--client_cert", default=None,
+      help="Client certificate PEM file (with --client_key), for a server with client_verify.")
+    a("--client_key", default=None, help="Client private key PEM file (with --client_cert).")
 
 
 def _load_request(path, method: str | None) -> tuple[dict, str]:
@@ -203,10 +209,20 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls(args) -> dict:
+    from dlpipe.errors import ConfigError
+
+    if bool(args.client_cert) != bool(args.client_key):
+        raise ConfigError("Give --client_cert and --client_key together. Received: "
+                          f"--client_cert={args.client_cert!r}, --client_key={args.client_key!r}")
+    client_cert = (args.client_cert, args.client_key) if args.client_cert else None
+    return {"ca_cert": args.ca_cert, "client_cert": client_cert}
+
+
 def _predict_rest(args, path, sends_file: bool, port: int) -> dict:
     from serving.client import RestClient
 
-    client = RestClient(args.host, port, timeout=args.timeout)
+    client = RestClient(args.host, port, timeout=args.timeout, **_tls(args))
     spec = {"version": args.version, "label": args.label}
     if sends_file:
         from google.protobuf import json_format
@@ -247,7 +263,7 @@ def _predict_grpc(args, path, sends_file: bool, port: int) -> dict:
     from serving.backends.saved_model import _spec
     from serving.client import GrpcClient
 
-    client = GrpcClient(args.host, port, timeout=args.timeout)
+    client = GrpcClient(args.host, port, timeout=args.timeout, **_tls(args))
     spec = {"version": args.version, "label": args.label}
     try:
         if sends_file:

@@ -153,6 +153,27 @@ def test_client_verify_refuses_clients_without_a_certificate(serving_root, pki,
         srv.stop(grace=0.1)
 
 
+def test_dlpipe_predict_with_a_client_certificate(serving_root, pki, tmp_path,
+                                                  capsys) -> None:
+    from pipeline import cli
+
+    srv = _server(serving_root, pki, tmp_path, client_verify=True)
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"instances": [2.0]}))
+    try:
+        for transport, port in (([], srv.rest_port), (["--grpc"], srv.grpc_port)):
+            args = ["predict", "--model", "regress", "--input", str(request),
+                    f"--port={port}", *transport, "--ca_cert", pki["ca_file"]]
+            assert cli.main(args + ["--client_cert", pki["client_cert_file"], "--client_key",
+                                    pki["client_key_file"]]) == 0
+            out = json.loads(capsys.readouterr().out)
+            assert (out.get("predictions") or out["outputs"]["y"]) == [3.0]
+            assert cli.main(args) == 1  # no client certificate: refused
+            assert "UNAVAILABLE" in capsys.readouterr().err
+    finally:
+        srv.stop(grace=0.1)
+
+
 def test_bad_ssl_config_files_fail_at_start_with_one_line(serving_root, pki,
                                                           tmp_path) -> None:
     cases = {
