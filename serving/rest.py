@@ -36,6 +36,8 @@ from serving.metrics import CONTENT_TYPE
 from serving.service import ModelService
 
 log = logging.getLogger("dlpipe.serving.rest")
+access_log = logging.getLogger("tornado.access")
+_MAX_LOGGED_URI = 200
 
 PREDICTION_RE = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -238,6 +240,21 @@ class ApiHandler(tornado.web.RequestHandler):
         return service.rest_regress(loaded, body)
 
 
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, with the URI cut short: a client must not be able to
+    write 5,000-character lines into the server's log."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not access_log.isEnabledFor(level):
+        return
+    request = handler.request
+    uri = request.uri or ""
+    if len(uri) > _MAX_LOGGED_URI:
+        uri = f"{uri[:_MAX_LOGGED_URI]}... ({len(uri)} characters)"
+    access_log.log(level, "%d %s %r (%s) %.2fms", status, request.method, uri,
+                   request.remote_ip, 1000.0 * request.request_time())
+
+
 class RestServer:
     """The tornado HTTP server, run on its own thread and event loop."""
 
@@ -268,7 +285,8 @@ class RestServer:
         asyncio.set_event_loop(loop)
         self._loop = loop
         try:
-            app = tornado.web.Application([(r"/.*", ApiHandler, {"state": self._state})])
+            app = tornado.web.Application([(r"/.*", ApiHandler, {"state": self._state})],
+                                          log_function=_log_request)
             sockets = tornado.netutil.bind_sockets(self._requested_port, self._host)
             self.port = sockets[0].getsockname()[1]
             # Oversized bodies up to 4x the limit are drained and answered 413; a body that
