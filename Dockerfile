@@ -9,6 +9,9 @@ ENV PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=3
 
 WORKDIR /opt/dlpipe
+# libusb-1.0-0: tflite-support's native modules (TFLite metadata writers) link it.
+RUN apt-get update && apt-get install -y --no-install-recommends libusb-1.0-0 \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir uv==0.13.9
 # Dependencies first (one resolution, against the lock) so code changes reuse this layer.
 COPY requirements.lock ./

@@ -121,7 +121,7 @@ def export_edge(
             result = FormatResult(fmt)
             try:
                 _produce(fmt, loaded, sig, options, representative, staging, result, info,
-                         model_dir)
+                         model_dir, report.notes)
                 runner = _runner(fmt, staging / result.file, result, sig)
                 out = runners.predict(runner, parity)
                 result.max_abs_diff = float(np.max(np.abs(out.astype(np.float64) - ref_parity)))
@@ -304,6 +304,7 @@ def _produce(
     result: FormatResult,
     info: tflite_metadata.ModelInfo,
     model_dir: str | Path,
+    notes: list[str],
 ) -> None:
     if fmt == fmts.ONNX:
         data = convert.convert_onnx(loaded, sig, options)
@@ -326,9 +327,15 @@ def _produce(
         io = _tflite_io_of(fmt, data, result)
         try:
             data, embedded = tflite_metadata.embed(data, sig, io, info, model_dir)
+            result.tflite_metadata = embedded.to_dict()
+        except tflite_metadata.WritersUnavailable as e:
+            # The model is as good without it: keep the file, say what is missing (the side
+            # files metadata.json and labels.txt still describe it).
+            note = f"TFLite metadata not embedded: {e}"
+            if note not in notes:
+                notes.append(note)
         except tflite_metadata.MetadataError as e:
             raise convert.FormatError(fmt, f"TFLite metadata: {e}") from e
-        result.tflite_metadata = embedded.to_dict()
     result.file = fmts.FILE_NAMES[fmt]
     (output_dir / result.file).write_bytes(data)
     result.size_bytes = len(data)

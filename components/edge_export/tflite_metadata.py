@@ -39,6 +39,11 @@ class MetadataError(Exception):
     """The metadata could not be written or read (the message says why)."""
 
 
+class WritersUnavailable(MetadataError):
+    """tflite-support's metadata writers cannot be imported on this machine (e.g. Debian's
+    libusb-1.0-0 is missing): the file can still be written, without metadata inside."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
     """The general fields of the metadata.
@@ -90,8 +95,8 @@ def _writers() -> Any:
     except ImportError as e:
         hint = (" (install Debian's libusb-1.0-0: apt-get install libusb-1.0-0)"
                 if "libusb" in str(e) else "")
-        raise MetadataError(f"cannot import the TFLite metadata writers of tflite-support: "
-                            f"{e}{hint}") from e
+        raise WritersUnavailable(f"cannot import the TFLite metadata writers of "
+                                 f"tflite-support: {e}{hint}") from e
     return SimpleNamespace(md_fb=md_fb, schema_fb=schema_fb, metadata=metadata,
                            image=image_classifier, info=metadata_info, writer=metadata_writer,
                            nl=nl_classifier)

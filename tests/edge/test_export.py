@@ -140,3 +140,24 @@ def test_report_table_lists_every_format(cnn_export):
     table = format_table(report)
     for name in ("savedmodel", *formats.FORMATS):
         assert f"\n{name} " in table
+
+
+def test_without_the_metadata_writers_the_file_is_kept_and_the_report_says_so(
+        tmp_path, cnn_saved_model, digits, monkeypatch):
+    """A machine without tflite-support's native dependency (Debian's libusb-1.0-0) still
+    gets a working, gated .tflite: the metadata stays in the side files, and the report
+    names what is missing. (sys.modules stands in for the missing library.)"""
+    import sys
+
+    from components.edge_export.data import Dataset
+    from components.edge_export.export import export_edge
+
+    monkeypatch.setitem(sys.modules, "tensorflow_lite_support.metadata.python."
+                                     "metadata_writers", None)  # import raises ImportError
+    report = export_edge(cnn_saved_model, tmp_path,
+                         formats.ExportOptions(formats=("float32",), latency_runs=5),
+                         eval_data=Dataset(digits["x_eval"], digits["y_eval"]))
+    assert report.blessed_formats == ["float32"], report.result("float32").error
+    assert report.result("float32").tflite_metadata is None
+    assert any(n.startswith("TFLite metadata not embedded: cannot import") for n in report.notes)
+    assert (tmp_path / "model_float32.tflite").is_file()
