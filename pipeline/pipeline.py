@@ -167,6 +167,10 @@ def create_pipeline(config: PipelineConfig, task: Task,
             int8_io=config.edge.int8_io,
             max_accuracy_drop=config.edge.max_accuracy_drop,
             label_key=task.label,
+            # Empty strings stay unset: the executor's "not stated" defaults apply.
+            author=config.edge.author or None,
+            license=config.edge.license or None,
+            rgb_input=config.edge.rgb_input,
         )
         edge_pusher = EdgePusher(
             edge_models=edge_export.outputs["edge_models"],

@@ -43,8 +43,12 @@ def prepare(config: PipelineConfig) -> Prepared:
       DlpipeError: the input is missing or malformed (exit 1).
       ConfigError: the task does not fit the data (exit 2).
     """
+    from pipeline.config.checks import check_resolved
+
     source = check_source(config)
-    return Prepared(source, resolve_task(config, source))
+    task = resolve_task(config, source)
+    check_resolved(config, task)
+    return Prepared(source, task)
 
 
 def write_task(run_dir: Path, task: Task) -> Path:

@@ -35,6 +35,7 @@ def check(config: PipelineConfig) -> None:
     builder = _check_model(config)
     _check_tune(config, builder)
     _check_edge_formats(config.edge)
+    _check_edge_rgb_input(config)
     _check_ingest(config.ingest)
     _check_beam(config.beam)
     _check_metadata(config.metadata)
@@ -156,6 +157,43 @@ def _check_edge_formats(edge: EdgeConfig) -> None:
             f"Config key 'edge.formats' must be a non-empty list of {', '.join(EDGE_FORMATS)}. "
             f"Received: edge.formats={edge.formats!r}."
         )
+
+
+def _rgb_input_refusal(kind: str, channels: int | None) -> str:
+    """Why ``edge.rgb_input`` cannot apply, or "" when it can (or the channels are unknown)."""
+    if kind != task_spec.IMAGE_CLASSIFICATION:
+        return f"task.kind is {kind!r}"
+    if channels is not None and channels != 1:
+        return f"the images have {channels} channels"
+    return ""
+
+
+def _check_edge_rgb_input(config: PipelineConfig) -> None:
+    """``edge.rgb_input`` only for a grey image classifier (the channels, where known before
+    the data is read: task.image_shape or a bundled kind; else ``check_resolved``)."""
+    if not config.edge.rgb_input:
+        return
+    shape = config.task.image_shape or INGEST_KINDS[config.ingest.kind].image_shape
+    _refuse_rgb_input(_rgb_input_refusal(config.task.kind, shape[-1] if shape else None))
+
+
+def _refuse_rgb_input(why: str) -> None:
+    if why:
+        raise ConfigError(
+            f"Config key 'edge.rgb_input' applies to image classifiers with 1 channel (grey "
+            f"images an app sends as RGB); {why}. Received: edge.rgb_input=true."
+        )
+
+
+def check_resolved(config: PipelineConfig, task: task_spec.Task) -> None:
+    """Checks that need the task resolved against the data (the images' channels).
+
+    Raises:
+      ConfigError: naming the key, the value received and what was expected.
+    """
+    if config.edge.rgb_input:
+        shape = task.image_shape
+        _refuse_rgb_input(_rgb_input_refusal(task.kind, shape[-1] if shape else None))
 
 
 def _check_ingest(ingest: IngestConfig) -> None:

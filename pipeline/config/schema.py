@@ -222,6 +222,20 @@ class EdgeConfig:
         "", "Edge models land in <edge_root>/<model_name>/<version>/. "
         "Default: <output_root>/edge."
     )
+    author: str = setting(
+        "", "Author written into each .tflite's TFLite metadata (apps and Android Studio "
+        "show it). Empty: 'not stated'."
+    )
+    license: str = setting(
+        "", "License written into each .tflite's TFLite metadata, e.g. 'Apache-2.0'. "
+        "Empty: 'not stated'."
+    )
+    rgb_input: bool = setting(
+        False,
+        "Image classifiers with 1 channel (grey): the TFLite and ONNX files take [1, H, W, 3] "
+        "RGB and make it grey inside the graph, as the TFLite Task Library's ImageClassifier "
+        "needs (it takes only RGB). Refused for other task kinds and for 3-channel images.",
+    )
 
 
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")

@@ -54,6 +54,9 @@ def test_overrides_are_typed_yaml_scalars(tmp_path):
         ("model.builder=vae", "does not fit task.kind 'image_classification'"),
         ("model.builder=resnet", "'model.builder' is 'resnet', which is not a zoo builder"),
         ("train.hparams.dense_units=8", "Unknown config key 'train.hparams'"),
+        ("edge.rgb_input=yes please", "'edge.rgb_input' must be bool. Received: "
+         "edge.rgb_input='yes please'"),
+        ("edge.author=[a, b]", "'edge.author' must be str"),
     ],
 )
 def test_bad_values_are_rejected_with_key_value_and_expectation(override, message):
@@ -92,3 +95,40 @@ def test_every_key_is_documented():
     keys = {line.split(" = ")[0] for line in lines}
     assert {"train.train_steps", "evaluate.min_accuracy", "push.model_name"} <= keys
     assert all("#" in line and line.split("# ", 1)[1] for line in lines)
+
+
+def test_edge_metadata_and_rgb_input_keys():
+    cfg = load_config(overrides=["edge.author=Digits Team <digits@example.com>",
+                                 "edge.license=Apache-2.0", "edge.rgb_input=true"])
+    assert (cfg.edge.author, cfg.edge.license, cfg.edge.rgb_input) == (
+        "Digits Team <digits@example.com>", "Apache-2.0", True)
+    defaults = load_config().edge
+    assert (defaults.author, defaults.license, defaults.rgb_input) == ("", "", False)
+
+
+@pytest.mark.parametrize("config_file, overrides, why", [
+    ("penguins_mlp.yaml", [], "task.kind is 'tabular_classification'"),
+    ("digits_vae.yaml", [], "task.kind is 'vae'"),
+    ("digits_cnn.yaml", ["task.image_shape=[8,8,3]"], "the images have 3 channels"),
+])
+def test_rgb_input_is_refused_where_it_cannot_apply(config_file, overrides, why):
+    with pytest.raises(ConfigError) as e:
+        load_config(config_lib.CONFIG_DIR / config_file, [*overrides, "edge.rgb_input=true"])
+    message = str(e.value)
+    assert message == (
+        "Config key 'edge.rgb_input' applies to image classifiers with 1 channel (grey images "
+        f"an app sends as RGB); {why}. Received: edge.rgb_input=true.")
+
+
+def test_rgb_input_is_refused_for_rgb_images_once_the_data_says_so():
+    """An image folder or TFDS dataset tells its channels only when read: checked then."""
+    from models.tasks.spec import Task
+    from pipeline.config.checks import check_resolved
+
+    config = load_config(overrides=["edge.rgb_input=true"])
+    check_resolved(config, Task(kind="image_classification", label="label",
+                                image_shape=(8, 8, 1)))
+    with pytest.raises(ConfigError, match=r"the images have 3 channels\. Received: "
+                                          r"edge\.rgb_input=true\.$"):
+        check_resolved(config, Task(kind="image_classification", label="label",
+                                    image_shape=(32, 32, 3)))

@@ -1,0 +1,42 @@
+"""The pipeline factory's wiring: config keys reach the components that use them."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import load_config
+
+
+@pytest.fixture(scope="module")
+def digits_task(tmp_path_factory):
+    from pipeline.tasks import prepare
+
+    root = tmp_path_factory.mktemp("wiring")
+    return root, prepare(load_config(overrides=[f"output_root={root}"])).task
+
+
+def _nodes(config, task) -> dict:
+    from pipeline.pipeline import create_pipeline
+
+    return {c.id: c for c in create_pipeline(config, task).components}
+
+
+def test_edge_keys_reach_edge_export(digits_task):
+    root, task = digits_task
+    config = load_config(overrides=[
+        f"output_root={root}", "edge.author=Digits Team", "edge.license=Apache-2.0",
+        "edge.rgb_input=true", "edge.formats=[float32,int8]"])
+    props = _nodes(config, task)["EdgeExport"].exec_properties
+    assert (props["author"], props["license"], props["rgb_input"]) == (
+        "Digits Team", "Apache-2.0", 1)
+    assert props["formats"] == "float32,int8"
+
+
+def test_unset_edge_metadata_keeps_the_executor_defaults(digits_task):
+    """Empty author/license are not passed: the files say "not stated", and a config
+    without these keys keeps the EdgeExport cache of earlier runs."""
+    root, task = digits_task
+    props = _nodes(load_config(overrides=[f"output_root={root}"]), task)[
+        "EdgeExport"].exec_properties
+    assert props.get("author") is None and props.get("license") is None
+    assert props["rgb_input"] == 0
