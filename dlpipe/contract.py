@@ -99,6 +99,9 @@ def version_dirs(base: str | Path) -> dict[int, Path]:
 
 
 # Files inside a SavedModel (TF Serving ignores unknown files under assets.extra) -------------
+USERS_FILE = "users.txt"
+"""Retrieval: the user vocabulary (line n = the user of index n, the edge input), in the
+SavedModel's assets.extra and beside the edge files."""
 TASK_INFO_FILE = "assets.extra/dlpipe_task.json"
 """The model's task (``models.tasks.spec.Task``) and what its Transform learned (class
 names, pixel range, statistics): read by the report, ``dlpipe predict`` and the edge export."""

@@ -34,7 +34,7 @@ edge input a signature builds from several features (tabular: ``transform_featur
 EDGE_SPEC_FILE = "assets.extra/edge_spec.json"
 """Where the edge spec sits inside a SavedModel directory."""
 
-TASKS = ("classification", "regression", "generation", "embedding")
+TASKS = ("classification", "regression", "generation", "embedding", "retrieval")
 INPUT_SOURCES = ("examples", "normal")
 
 

@@ -153,6 +153,9 @@ def derived_hparams(task: Task, tft_output: Any) -> dict[str, Any]:
                 f"(tft.compute_and_apply_vocabulary(..., vocab_filename="
                 f"{vocab_name(task.text)!r})).")
         return {"vocab_size": size}
+    if task.is_retrieval:
+        return {"num_users": tft_output.vocabulary_size_by_name(vocab_name(task.user)),
+                "num_items": tft_output.vocabulary_size_by_name(vocab_name(task.item))}
     return {}
 
 
@@ -170,6 +173,8 @@ def input_shape(task: Task, tft_output: Any) -> tuple[int, ...]:
         from models.tasks.audio import spectrogram_shape
 
         return (*spectrogram_shape(task.audio_samples, task.sample_rate), 1)
+    elif task.is_retrieval:
+        return ()
     shape = tft_output.transformed_feature_spec()[task.model_input].shape
     return tuple(int(d) for d in shape)
 
@@ -186,6 +191,9 @@ def build_model(task: Task, model_config: dict[str, Any], tft_output: Any,
     """
     builder, preset = zoo.load_builder(model_config.get("builder", ""), task.kind,
                                        task.module_file)
+    if task.is_retrieval:  # ids in, catalogue scores out: no input shape, no head
+        return builder(**{**preset, **hparams, **derived_hparams(task, tft_output)},
+                       top_k=task.top_k)
     head = heads.REGRESSION if task.is_regression else heads.CLASSIFICATION
     outputs = 1 if task.is_regression else task.num_classes
     arguments = {**preset, **hparams, **derived_hparams(task, tft_output)}
@@ -195,6 +203,9 @@ def build_model(task: Task, model_config: dict[str, Any], tft_output: Any,
 def compile_model(model: keras.Model, task: Task, learning_rate: float) -> None:
     """Adam, with the kind's loss and metric (regression: on the z-scored label), both
     weighted by the examples' weights (0 for an example without a label)."""
+    if task.is_retrieval:  # the model computes its in-batch softmax loss and recall@k
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+        return
     if task.is_regression:
         loss, metrics = "mean_squared_error", ["mean_absolute_error"]
     else:

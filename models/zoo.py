@@ -51,6 +51,8 @@ ZOO: dict[str, ZooEntry] = {
                     "GRU over token ids, or over an image's rows"),
     "transformer": ZooEntry("models.sequence.build_transformer_classifier", _SEQUENCES,
                             description="Transformer encoder over token ids or image rows"),
+    "two_tower": ZooEntry("models.retrieval.build_two_tower", (task_spec.RETRIEVAL,),
+                          description="user and item embedding towers, in-batch softmax"),
     "vae": ZooEntry("models.vae.build_vae", (task_spec.VAE,),
                     description="variational autoencoder"),
     "gan": ZooEntry("models.gan.build_gan", (task_spec.GAN,), description="DCGAN"),
@@ -61,6 +63,7 @@ DEFAULT_BUILDER = {
     task_spec.TABULAR_REGRESSION: "mlp",
     task_spec.TEXT_CLASSIFICATION: "lstm",
     task_spec.AUDIO_CLASSIFICATION: "cnn",
+    task_spec.RETRIEVAL: "two_tower",
     task_spec.VAE: "vae",
     task_spec.GAN: "gan",
 }
@@ -166,8 +169,10 @@ def tunable_parameters(fn: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in params.items() if p.default is not inspect.Parameter.empty}
 
 
-DERIVED_HPARAMS = {task_spec.TEXT_CLASSIFICATION: ("vocab_size",)}
-"""Builder arguments a kind reads from its Transform output (the text vocabulary's size), so
-the model and the data cannot disagree; a config may not set them."""
-FIXED_HPARAMS = ("head", "input_name", "name")
+DERIVED_HPARAMS = {task_spec.TEXT_CLASSIFICATION: ("vocab_size",),
+                   task_spec.RETRIEVAL: ("num_users", "num_items")}
+"""Builder arguments a kind reads from its Transform output (the text vocabulary's size, the
+user and item vocabularies' sizes), so the model and the data cannot disagree; a config may
+not set them."""
+FIXED_HPARAMS = ("head", "input_name", "name", "top_k")
 """Builder arguments the task sets itself."""

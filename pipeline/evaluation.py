@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dlpipe import contract
-from models.tasks.spec import GAN, Task
+from models.tasks.spec import GAN, RECALL, Task
 from pipeline.config import PipelineConfig
 
 ACCURACY = "sparse_categorical_accuracy"
@@ -62,6 +62,8 @@ def eval_config(config: PipelineConfig, task: Task) -> Any:
         return tfma.EvalConfig(model_specs=[spec], slicing_specs=[tfma.SlicingSpec()],
                                metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
 
+    if task.is_retrieval:
+        return _retrieval_eval_config(config, task)
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": e.min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -93,6 +95,34 @@ def eval_config(config: PipelineConfig, task: Task) -> Any:
                 ],
             ),
             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+        ])],
+    )
+
+
+def _retrieval_eval_config(config: PipelineConfig, task: Task) -> Any:
+    """recall@k: the held-out item among the k best scored of the catalogue (Keras'
+    top-k categorical accuracy on ``classify``'s scores; the label is the item's index in
+    the catalogue, weight 0 for an item outside it)."""
+    import tensorflow_model_analysis as tfma
+
+    e = config.evaluate
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": e.min_recall}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -e.max_recall_drop}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=contract.CLASSIFY_SIGNATURE, label_key=task.label_input,
+            example_weight_key=task.weight_input, prediction_key=contract.SCORES_OUTPUT,
+            model_type="tf_generic",
+            preprocessing_function_names=[contract.TRANSFORM_SIGNATURE])],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="SparseTopKCategoricalAccuracy",
+                              config=json.dumps({"name": RECALL, "k": task.top_k}),
+                              threshold=threshold),
         ])],
     )
 

@@ -124,6 +124,8 @@ def _edge_inputs(
     )
     info = read_task_info(model_dir)
     task = info["task"] if info else {}
+    if spec is not None and spec.task not in ("classification", "regression"):
+        label = None  # e.g. a retrieval model's "label" is an item id: no accuracy to measure
     eval_data = data_lib.load_examples(
         eval_uri, raw_feature, label, label_keys=task.get("class_keys") or None,
         numeric_label=task.get("kind") == TABULAR_REGRESSION)

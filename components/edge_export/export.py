@@ -406,9 +406,12 @@ def _onnx_io(arg: Any) -> dict[str, Any]:
 def _write_sidecars(report: EdgeReport, sig: EdgeSignature, output_dir: Path) -> None:
     if sig.spec is not None and sig.spec.labels:
         (output_dir / fmts.LABELS_FILE).write_text("\n".join(sig.spec.labels) + "\n")
-    vocab = Path(report.model_dir) / "assets.extra" / fmts.VOCAB_FILE
-    if vocab.is_file():  # a text model's edge input is token ids: apps need the vocabulary
-        shutil.copyfile(vocab, output_dir / fmts.VOCAB_FILE)
+    for name in (fmts.VOCAB_FILE, fmts.USERS_FILE):
+        # Edge inputs that are indices (a text model's token ids, a retrieval model's user
+        # index): apps need the vocabulary that maps ids to them.
+        vocab = Path(report.model_dir) / "assets.extra" / name
+        if vocab.is_file():
+            shutil.copyfile(vocab, output_dir / name)
     metadata = build_metadata(report, sig, output_dir)
     (output_dir / fmts.METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     report.write(output_dir / fmts.REPORT_FILE)

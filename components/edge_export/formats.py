@@ -6,6 +6,8 @@ import dataclasses
 import json
 from typing import Any
 
+from dlpipe import contract
+
 FLOAT32 = "float32"
 FLOAT16 = "float16"
 DYNAMIC_RANGE = "dynamic_range"
@@ -28,6 +30,9 @@ METADATA_FILE = "metadata.json"
 LABELS_FILE = "labels.txt"
 VOCAB_FILE = "vocab.txt"
 """A text model's vocabulary (line n = token id n), copied from the SavedModel's assets.extra."""
+USERS_FILE = contract.USERS_FILE
+SIDECAR_FILES = (LABELS_FILE, VOCAB_FILE, USERS_FILE)
+"""The side files an edge version carries besides the model files and metadata.json."""
 REPORT_FILE = "edge_report.json"
 
 

@@ -94,7 +94,7 @@ def push_edge_models(
                 entry["size_bytes"] = len(data)
             else:
                 shutil.copy2(src / entry["file"], tmp)
-        for sidecar in (fmts.LABELS_FILE, fmts.VOCAB_FILE):
+        for sidecar in fmts.SIDECAR_FILES:
             if (src / sidecar).is_file():
                 shutil.copy2(src / sidecar, tmp)
         blessed["model_name"] = model_name

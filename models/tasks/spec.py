@@ -28,15 +28,20 @@ TABULAR_CLASSIFICATION = "tabular_classification"
 TABULAR_REGRESSION = "tabular_regression"
 TEXT_CLASSIFICATION = "text_classification"
 AUDIO_CLASSIFICATION = "audio_classification"
+RETRIEVAL = "retrieval"
 VAE = "vae"
 GAN = "gan"
 KINDS = (IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TABULAR_REGRESSION,
-         TEXT_CLASSIFICATION, AUDIO_CLASSIFICATION, VAE, GAN)
+         TEXT_CLASSIFICATION, AUDIO_CLASSIFICATION, RETRIEVAL, VAE, GAN)
 IMAGE_KINDS = (IMAGE_CLASSIFICATION, VAE, GAN)
 TABULAR_KINDS = (TABULAR_CLASSIFICATION, TABULAR_REGRESSION)
 CLASSIFICATION_KINDS = (IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TEXT_CLASSIFICATION,
                         AUDIO_CLASSIFICATION)
 GENERATIVE_KINDS = (VAE, GAN)
+
+RECALL = "recall_at_k"
+"""The retrieval kind's metric: the share of held-out interactions whose item is among the
+user's k recommended items (top-k categorical accuracy over the catalogue)."""
 
 INT, FLOAT, STRING = "int", "float", "string"
 """Column types, as CsvExampleGen and tf.Example give them (int64, float, bytes)."""
@@ -69,7 +74,8 @@ class TaskSpec:
         IMAGE_CLASSIFICATION,
         "What the model does: image_classification, tabular_classification, "
         "tabular_regression, text_classification, audio_classification (e.g. keyword "
-        "spotting), vae (encode/decode images) or gan (generate images).",
+        "spotting), retrieval (recommend items to users from interactions), vae "
+        "(encode/decode images) or gan (generate images).",
         choices=KINDS,
     )
     label: str = setting(
@@ -116,6 +122,11 @@ class TaskSpec:
         1.0, "Audio kind: the clip length the model hears; shorter clips are padded with "
         "silence at the end, longer ones cut.", minimum=0.1,
     )
+    user: str = setting("user_id", "Retrieval: the column identifying the user.")
+    item: str = setting("item_id", "Retrieval: the column identifying the item the user "
+                        "interacted with (what the model learns to recommend).")
+    top_k: int = setting(10, "Retrieval: items recommended per user (serving) and the k of "
+                         "the evaluation's recall@k.", minimum=1)
     numeric: list = setting(
         None, "Tabular kinds: columns to treat as numbers (imputed with the train mean, "
         "z-scored). Empty: by the rule (see categorical).", default_factory=list,
@@ -227,6 +238,8 @@ class Task:
       text, vocab_size, sequence_length: Text kind.
       audio, sample_rate, audio_samples, audio_scale: Audio kind: the waveform feature, its
         rate, the clip length in samples and the sample value of full scale.
+      user, item, top_k: Retrieval: the user and item columns (``label`` is the item
+        column: the item is what the model predicts) and the items recommended per user.
       numeric, categorical: Tabular kinds: the columns the model reads, by treatment.
       feature_dtypes: Tabular kinds: column -> raw type (``int``, ``float``, ``string``).
       category_sizes: Tabular kinds: categorical column -> values its vocabulary keeps (the
@@ -251,6 +264,9 @@ class Task:
     sample_rate: int = 0
     audio_samples: int = 0
     audio_scale: float = 1.0
+    user: str = "user_id"
+    item: str = "item_id"
+    top_k: int = 10
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     feature_dtypes: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -288,6 +304,10 @@ class Task:
         return self.kind == AUDIO_CLASSIFICATION
 
     @property
+    def is_retrieval(self) -> bool:
+        return self.kind == RETRIEVAL
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 
@@ -300,6 +320,8 @@ class Task:
             return (self.text,)
         if self.is_audio:
             return (self.audio,)
+        if self.is_retrieval:
+            return (self.user,)
         return (*self.numeric, *self.categorical)
 
     @property
@@ -314,6 +336,8 @@ class Task:
             return TABULAR_INPUT
         if self.is_audio:
             return transformed_name(self.audio)
+        if self.is_retrieval:
+            return transformed_name(self.user)
         return transformed_name(self.image if self.is_image else self.text)
 
     @property
@@ -503,6 +527,32 @@ def _resolve_image_shape(spec: TaskSpec, profile: DataProfile, column: Column | 
     )
 
 
+def _resolve_retrieval(spec: TaskSpec, profile: DataProfile, common: dict) -> Task:
+    """A retrieval task: user and item columns of scalar ids (strings or integers)."""
+    if spec.classes:
+        raise ConfigError(f"Config key 'task.classes' applies to classification kinds; "
+                          f"task.kind is 'retrieval' (the items are learned from the data). "
+                          f"Received: task.classes={list(spec.classes)!r}.")
+    columns = {}
+    for key in ("user", "item"):
+        name = getattr(spec, key)
+        column = _column(profile, name, f"task.{key}", f"the {key} column")
+        if column.dtype == FLOAT or column.size > 1:
+            raise ConfigError(
+                f"Config key 'task.{key}' names {name!r}, which holds "
+                f"{'lists' if column.size > 1 else 'non-integer numbers'} in "
+                f"{profile.source}. Expected one id per example (a string or an integer). "
+                f"Received: task.{key}={name!r}.")
+        columns[key] = column
+    if spec.user == spec.item:
+        raise ConfigError(f"Config keys 'task.user' and 'task.item' name the same column "
+                          f"{spec.user!r}. Expected two columns.")
+    common = {**common, "label": spec.item}
+    return Task(**common, label_dtype=columns["item"].dtype, user=spec.user, item=spec.item,
+                top_k=spec.top_k, feature_dtypes={spec.user: columns["user"].dtype,
+                                                  spec.item: columns["item"].dtype})
+
+
 def _resolve_sample_rate(spec: TaskSpec, profile: DataProfile) -> int:
     """The audio kind's samples per second: the source's, or ``task.sample_rate``."""
     known = profile.sample_rate
@@ -617,6 +667,8 @@ def resolve(spec: TaskSpec, profile: DataProfile, module_file: str = "",
     _check_source_kind(spec, profile)
     common = dict(kind=spec.kind, label=spec.label, label_unit=spec.label_unit,
                   module_file=module_file, module_sha256=module_sha256)
+    if spec.kind == RETRIEVAL:  # the item column is the label
+        return _resolve_retrieval(spec, profile, common)
     label = profile.columns.get(spec.label)
     if label is None and spec.kind not in GENERATIVE_KINDS:
         _column(profile, spec.label, "task.label", "the label")

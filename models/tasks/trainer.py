@@ -23,12 +23,15 @@ from models import training, zoo
 from models.generative import export as generative_export
 from models.tasks import export
 from models.tasks.learned import learned_facts
-from models.tasks.spec import GAN, VAE, Task
+from models.tasks.spec import GAN, RECALL, VAE, Task
 
 BASELINE_FILE = "baseline_metrics.json"
-"""Regression, in the Trainer's ``model_run`` dir: the eval split's errors when predicting
-the train split's mean label (label units): ``mean_absolute_error``, ``mean_squared_error``,
-``root_mean_squared_error``, ``example_count``."""
+"""In the Trainer's ``model_run`` dir, the bar a model must beat on the eval split.
+Regression: the errors of predicting the train split's mean label (label units):
+``mean_absolute_error``, ``mean_squared_error``, ``root_mean_squared_error``,
+``example_count``. Retrieval: ``recall_at_k`` of recommending the k items most frequent in
+the train split to every user, ``k``, ``example_count``."""
+
 GAN_ADAM_BETA_1 = 0.5
 """Adam's first-moment decay for both GAN optimizers (DCGAN's setting: 0.9 oscillates)."""
 
@@ -53,9 +56,16 @@ def run_fn(fn_args: Any) -> None:
                             f"keras.Model; it returned {type(model).__name__}.")
     else:
         model = train_supervised(fn_args, task, tft_output)
-    export.export_model(model, tft_output, fn_args.serving_model_dir, task)
+    if task.is_retrieval:
+        from models.tasks.retrieval_export import export_retrieval_model
+
+        export_retrieval_model(model, tft_output, fn_args.serving_model_dir, task)
+    else:
+        export.export_model(model, tft_output, fn_args.serving_model_dir, task)
     if task.is_regression:
         write_baseline(fn_args, task, tft_output)
+    if task.is_retrieval:
+        write_popularity_baseline(fn_args, task, tft_output)
 
 
 def datasets(fn_args: Any, task: Task, tft_output: Any, labels: bool = True
@@ -107,6 +117,32 @@ def write_baseline(fn_args: Any, task: Task, tft_output: Any) -> dict[str, float
         "mean_squared_error": float((absolute ** 2).mean()),
         "root_mean_squared_error": float((absolute ** 2).mean() ** 0.5),
     }
+    path = Path(fn_args.model_run_dir) / BASELINE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def write_popularity_baseline(fn_args: Any, task: Task, tft_output: Any) -> dict[str, float]:
+    """recall@k on the eval split of recommending the k items most frequent in the train
+    split to everyone; written to ``model_run/BASELINE_FILE`` for the summary and report."""
+    import numpy as np
+
+    def items(files: list[str]) -> np.ndarray:
+        dataset = training.transformed_dataset(
+            fn_args, files, tft_output, task.model_input, task.label_input, batch_size=1024,
+            seed=0, shuffle=False, num_epochs=1, weight_key=task.weight_input)
+        batches = [(tf.reshape(y, [-1]).numpy(), tf.reshape(w, [-1]).numpy())
+                   for _, y, w in dataset]
+        ids = np.concatenate([b[0] for b in batches]) if batches else np.zeros(0, np.int64)
+        weights = np.concatenate([b[1] for b in batches]) if batches else np.zeros(0)
+        return ids[weights > 0]
+
+    train, held_out = items(fn_args.train_files), items(fn_args.eval_files)
+    counts = np.bincount(train, minlength=1)
+    popular = np.argsort(-counts, kind="stable")[: task.top_k]
+    result = {"example_count": int(len(held_out)), "k": task.top_k,
+              RECALL: float(np.isin(held_out, popular).mean()) if len(held_out) else 0.0}
     path = Path(fn_args.model_run_dir) / BASELINE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

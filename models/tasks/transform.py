@@ -17,6 +17,9 @@ Per kind (the names are the task's, ``models.tasks.spec``):
   vocabulary's ids (0 pads, 1 is out of vocabulary), the last ``sequence_length`` kept;
 - audio: the clip's log-mel spectrogram ``[batch, frames, mels, 1]`` (``models.tasks.audio``),
   z-scored by the mean and standard deviation of every value of the train split;
+- retrieval: the user's index in the train split's user vocabulary (most frequent first;
+  any other user, or none, is the last index); the item, as the label, its index in the
+  train split's item vocabulary, the catalogue (weight 0 for an item outside it, or none);
 - the label: a classifier's class id (int64, the index of its key in ``task.class_keys``,
   -1 for a value outside them), a regressor's z-scored value (float32) and its value in
   label units; and each example's weight: 1 with a label value, 0 without (such an example
@@ -61,6 +64,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         outputs = text_features(inputs, task)
     elif task.is_audio:
         outputs = audio_features(inputs, task)
+    elif task.is_retrieval:
+        outputs = retrieval_features(inputs, task)
     else:
         outputs = tabular_features(inputs, task)
     outputs.update(label_features(inputs, task))
@@ -123,6 +128,8 @@ def class_ids(labels: tf.Tensor, keys: tuple[str, ...]) -> tf.Tensor:
 def label_features(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]:
     """The label's Transform outputs (none when the examples carry no label): the class id or
     z-scored value, and the example's weight (0 without a label value, which then reads 0)."""
+    if task.is_retrieval:
+        return retrieval_labels(inputs, task)
     if task.label not in inputs or not (task.is_classification or task.is_regression):
         return {}
     present = present_values(inputs[task.label])
@@ -264,3 +271,35 @@ def audio_features(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]:
     spectrogram = audio.front_end(samples, task.audio_samples, task.sample_rate,
                                   task.audio_scale)
     return {task.model_input: tft.scale_to_z_score(spectrogram, elementwise=False)}
+
+
+# Retrieval ----------------------------------------------------------------------------------
+
+
+def id_index(x: tf.Tensor | tf.SparseTensor, key: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """(ids as strings ``[batch]``, "" when missing; their indices ``[batch]`` int64 in the
+    train split's vocabulary of ``key``, most frequent first, missing values not counted;
+    the vocabulary's size for any other id, or none)."""
+    present = present_values(x)
+    strings = tf.SparseTensor(present.indices, as_strings(present.values), present.dense_shape)
+    vocab = tft.vocabulary(strings, vocab_filename=vocab_name(key))
+    ids = tf.reshape(tft.sparse_tensor_to_dense_with_shape(
+        strings, [None, 1], default_value=MISSING_STRING), [-1])
+    return ids, tft.apply_vocabulary(ids, vocab, default_value=-1, num_oov_buckets=1)
+
+
+def retrieval_features(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]:
+    """The user's index (the model input)."""
+    return {task.model_input: id_index(inputs[task.user], task.user)[1]}
+
+
+def retrieval_labels(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]:
+    """The item's index in the catalogue (the label) and the weight: 0 for an item outside
+    the catalogue (it cannot be recommended, so it is left out of training and recall)."""
+    if task.item not in inputs:
+        return {}
+    items, index = id_index(inputs[task.item], task.item)
+    size = tft.experimental.get_vocabulary_size_by_name(vocab_name(task.item))
+    known = tf.logical_and(tf.less(index, tf.cast(size, tf.int64)),
+                           tf.not_equal(items, MISSING_STRING))
+    return {task.label_input: index, task.weight_input: tf.cast(known, tf.float32)}

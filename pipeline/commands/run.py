@@ -46,14 +46,20 @@ def _format_summary(config, outcome, summary) -> list[str]:
         diffs = ", ".join(f"{k} {v:+.4f}" for k, v in sorted(summary.baseline_diff.items())
                           if k != "example_count")
         lines.append(f"  vs. latest blessed model: {diffs}")
-    if summary.mean_baseline:
-        from pipeline.evaluation import MAE
+    base = summary.mean_baseline
+    from pipeline.evaluation import MAE, RECALL
 
-        base = summary.mean_baseline
+    if base.get(MAE) is not None:
         mae = summary.metrics.get(MAE)
         ratio = f", {mae / base[MAE]:.2f}x" if mae is not None and base.get(MAE) else ""
         lines.append(f"  vs. predicting the train mean: {MAE} {base[MAE]:.4f}{ratio} "
                      f"({base['example_count']} labelled eval examples)")
+    if base.get(RECALL) is not None:
+        recall = summary.metrics.get(RECALL)
+        ratio = (f", the model {recall / base[RECALL]:.2f}x" if recall is not None
+                 and base[RECALL] else "")
+        lines.append(f"  vs. the {base['k']} most popular items: {RECALL} "
+                     f"{base[RECALL]:.4f}{ratio} ({base['example_count']} eval interactions)")
     if summary.per_class_accuracy:
         worst = min(summary.per_class_accuracy.items(), key=lambda kv: kv[1])
         lines.append(f"  per class: lowest accuracy {worst[1]:.4f} (class {worst[0]})")

@@ -46,7 +46,8 @@ def check(config: PipelineConfig) -> None:
 _WANTS = {**dict.fromkeys(task_spec.IMAGE_KINDS, "images"),
           **dict.fromkeys(task_spec.TABULAR_KINDS, "table"),
           task_spec.TEXT_CLASSIFICATION: "text",
-          task_spec.AUDIO_CLASSIFICATION: "audio"}
+          task_spec.AUDIO_CLASSIFICATION: "audio",
+          task_spec.RETRIEVAL: "table"}
 
 
 def _check_task(config: PipelineConfig) -> None:

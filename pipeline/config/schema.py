@@ -135,6 +135,19 @@ class EvaluateConfig:
         "is not blessed; 0: not checked.",
         minimum=0.0,
     )
+    # Retrieval (task.kind retrieval): TFMA's recall@k (top-k categorical accuracy).
+    min_recall: float = setting(
+        0.0,
+        "Retrieval: a model whose recall@k on the eval interactions (the held-out item among "
+        "the k recommended, k = task.top_k) is below this is not blessed.",
+        minimum=0.0, maximum=1.0,
+    )
+    max_recall_drop: float = setting(
+        0.02,
+        "Retrieval: a model whose recall@k is more than this below the latest blessed "
+        "model's is not blessed.",
+        minimum=0.0, maximum=1.0,
+    )
     # Generative kinds (task.kind vae or gan): the GenerativeEvaluator
     # (components/generative_evaluator) blesses them instead of TFMA.
     max_reconstruction_ratio: float = setting(

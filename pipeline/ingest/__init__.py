@@ -23,6 +23,19 @@ if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
 
 TFDS_SPLITS = {"train": "train", "test": "eval"}
+"""TFDS split -> pipeline split, for ingest.kind 'tfds' when the dataset has a test split."""
+TFDS_HASHED = {"train": "all"}
+"""... and when it has none (e.g. movielens): its train split, hash-split into train and eval
+by ingest.train_buckets : ingest.eval_buckets."""
+
+
+def tfds_splits(ingest: Any) -> dict[str, str]:
+    """``TFDS_SPLITS`` for a dataset with train and test splits, else ``TFDS_HASHED``."""
+    from components.tfds_example_gen.source import load_builder
+
+    builder = load_builder(ingest.tfds_name, version=ingest.tfds_version or None,
+                           data_dir=ingest.tfds_data_dir or None, download=ingest.tfds_download)
+    return TFDS_SPLITS if set(TFDS_SPLITS) <= set(builder.info.splits) else TFDS_HASHED
 AUDIO_FOLDER_RATE = 16000
 """The rate an audio folder's clips are resampled to unless task.sample_rate says another."""
 """TFDS split -> pipeline split, for ingest.kind 'tfds'."""
@@ -78,7 +91,8 @@ def check_source(config: PipelineConfig) -> Source:
                  "text" if task.kind == TEXT_CLASSIFICATION else
                  "audio" if task.kind == AUDIO_CLASSIFICATION else "all")
         profile, feature_map = profiles.profile_tfds(
-            config.ingest, TFDS_SPLITS, task.image, task.text, task.label, reads, task.audio)
+            config.ingest, tfds_splits(config.ingest), task.image, task.text, task.label,
+            reads, task.audio)
         return Source(profile, tfds_feature_map=feature_map)
     span = None
     if config.uses_spans:
@@ -150,10 +164,15 @@ def example_gen(config: PipelineConfig, task: Task, feature_map: dict[str, str] 
     if kind.reader == TFDS:
         from components.tfds_example_gen.component import TfdsExampleGen
 
+        try:
+            splits = tfds_splits(ingest)
+        except DlpipeError:  # not prepared where the pipeline is built (e.g. an export)
+            splits = TFDS_SPLITS
+        hashed = output if splits == TFDS_HASHED else None
         return TfdsExampleGen(
-            dataset=ingest.tfds_name, splits=TFDS_SPLITS, version=ingest.tfds_version or None,
+            dataset=ingest.tfds_name, splits=splits, version=ingest.tfds_version or None,
             data_dir=ingest.tfds_data_dir or None, feature_map=feature_map,
-            download=ingest.tfds_download)
+            download=ingest.tfds_download, output_config=hashed)
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name="single_split", pattern=config.input_pattern)])
     if kind.reader == CSV:

@@ -170,11 +170,45 @@ def write_spoken_digits(out_dir: Path) -> Path:
     return out_dir
 
 
+INTERACTION_GROUPS, GROUP_USERS, GROUP_ITEMS, USER_INTERACTIONS = 16, 25, 15, 25
+IN_GROUP, ZIPF = 0.8, 0.8
+"""The generated interactions' structure: users in 16 taste groups of 25, items in 16
+genres of 15; 80% of a user's 25 interactions are with items of its group's genre (popular
+ones more often: p ~ 1 / rank^0.8), the rest with any item."""
+
+
+def write_synthetic_interactions(out_dir: Path) -> Path:
+    """10,000 user-item interactions with a known structure (``INTERACTION_GROUPS``) as CSV:
+    ``user_id`` (u000..u399), ``item_id`` (i000..i239), ``timestamp``, and ``user_group`` /
+    ``item_group``, the hidden truth a test checks recommendations against (a retrieval
+    config leaves them out of the model's inputs)."""
+    path = out_dir / "interactions.csv"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(20261205)
+    weights = 1.0 / np.arange(1, GROUP_ITEMS + 1) ** ZIPF
+    weights /= weights.sum()
+    items_total = INTERACTION_GROUPS * GROUP_ITEMS
+    rows = []
+    for user in range(INTERACTION_GROUPS * GROUP_USERS):
+        group = user // GROUP_USERS
+        for n in range(USER_INTERACTIONS):
+            if rng.random() < IN_GROUP:
+                item = group * GROUP_ITEMS + rng.choice(GROUP_ITEMS, p=weights)
+            else:
+                item = int(rng.integers(items_total))
+            rows.append((f"u{user:03d}", f"i{item:03d}", 1_700_000_000 + 3600 * n + user,
+                         group, item // GROUP_ITEMS))
+    write_csv(path, ("user_id", "item_id", "timestamp", "user_group", "item_group"), rows)
+    return path
+
+
 WRITERS: dict[str, Callable[[Path], Path]] = {
     "sklearn_digits": write_sklearn_digits,
     "mnist_5k": write_mnist_5k,
     "palmerpenguins": write_palmerpenguins,
     "imdb_sample": write_imdb_sample,
     "spoken_digits": write_spoken_digits,
+    "synthetic_interactions": write_synthetic_interactions,
 }
 """Bundled data set (``IngestKind.bundled``) -> the function writing it into a directory."""

@@ -76,6 +76,12 @@ KINDS: dict[str, IngestKind] = {k.name: k for k in (
         CSV, CSV_PATTERN, bundled="imdb_sample", provides="text",
         source="the 100 labelled IMDB reviews bundled in the tfx package"),
     IngestKind(
+        "synthetic_interactions", "10,000 generated user-item interactions with a known "
+        "structure (400 users in 16 taste groups, 240 items in 16 genres), written as CSV",
+        CSV, CSV_PATTERN, bundled="synthetic_interactions", provides="table",
+        source="10,000 generated interactions of 400 users with 240 items (16 taste groups "
+               "of users, each preferring one of 16 genres of items, popular items more)"),
+    IngestKind(
         "tfrecord", "a directory of tf.Example TFRecord files (ingest.path), or a {SPAN} "
         "pattern", IMPORT, TFRECORD_PATTERN, needs=("path",), spans=True,
         source="tf.Example TFRecords from `{path}`"),

@@ -96,6 +96,10 @@ def _purpose(task: Task) -> str:
     if task.is_regression:
         unit = f" (in {task.label_unit})" if task.label_unit else ""
         return f"Predicts `{task.label}`{unit} from {what}: a regression model."
+    if task.is_retrieval:
+        return (f"Recommends the {task.top_k} items (`{task.item}`) of its catalogue a user "
+                f"(`{task.user}`) is most likely to interact with, learned from past "
+                f"interactions: a two-tower retrieval model.")
     return (f"Classifies {what} into one of {task.num_classes} classes of `{task.label}`: "
             f"{', '.join(task.classes)}.")
 
@@ -152,7 +156,7 @@ def _data(facts: ReportFacts, config_data: dict) -> list[str]:
 
 
 def _metrics(facts: ReportFacts, task: Task | None) -> list[str]:
-    from pipeline.evaluation import ACCURACY, MAE, RMSE
+    from pipeline.evaluation import ACCURACY, MAE, RECALL, RMSE
 
     lines = []
     rows = {r.name: r for r in facts.metric_rows}
@@ -167,6 +171,21 @@ def _metrics(facts: ReportFacts, task: Task | None) -> list[str]:
                      f"{low:.3f}..{high:.3f})")
         if accuracy.diff is not None:
             text += f"; {accuracy.diff:+.4f} against the latest blessed model"
+        lines.append(text + ".")
+    elif RECALL in rows:
+        recall = rows[RECALL]
+        k = task.top_k if task is not None else "k"
+        text = (f"Eval recall@{k}: {recall.candidate:.4f} of the held-out interactions have "
+                f"their item among the user's {k} recommendations")
+        if count is not None and count.candidate > 0:
+            low, high = wilson_interval(recall.candidate * count.candidate, count.candidate)
+            text += f" ({int(count.candidate)} interactions, 95% interval {low:.3f}..{high:.3f})"
+        base = summary.mean_baseline if summary is not None else {}
+        if base.get(RECALL):
+            text += (f"; recommending the {k} most popular items gives {base[RECALL]:.4f} "
+                     f"({recall.candidate / base[RECALL]:.2f}x)")
+        if recall.diff is not None:
+            text += f"; {recall.diff:+.4f} against the latest blessed model"
         lines.append(text + ".")
     elif MAE in rows:
         unit = f" {task.label_unit}" if task is not None and task.label_unit else ""
@@ -226,6 +245,10 @@ def _limitations(facts: ReportFacts, task: Task | None) -> list[str]:
     if task is not None and task.is_regression:
         lines.append("Predictions outside the range of the training labels are "
                      "extrapolations the evaluation did not test.")
+    if task is not None and task.is_retrieval:
+        lines.append("Recommends only items of the train split (its catalogue); a user the "
+                     "train split never saw gets the recommendations of an unknown user "
+                     "(cold start), and new items need a new training run.")
     return lines
 
 

@@ -250,3 +250,57 @@ def test_tfds_speech_commands_by_name_is_an_audio_task(tmp_path):
     with pytest.raises(ConfigError, match=r"'task.sample_rate' is 8000, but the waveforms .* "
                                           r"have 16000 samples per second"):
         prepare(load_config(None, [*base, "task.sample_rate=8000"]))
+
+
+def prepare_local_movielens(data_dir: Path, ratings: int = 60) -> None:
+    """``movielens/100k-ratings`` with the real builder's features and generated rows (the
+    real dataset has a train split only)."""
+    from tensorflow_datasets.structured import movielens
+
+    class Local(movielens.Movielens, skip_registration=True):
+        name = "movielens"
+
+        def _split_generators(self, dl_manager):
+            del dl_manager
+            return {"train": self._local()}
+
+        def _local(self):
+            rng = np.random.default_rng(0)
+            for i in range(ratings):
+                user, movie = int(rng.integers(1, 13)), int(rng.integers(1, 21))
+                yield i, {"movie_id": str(movie), "movie_title": f"Movie {movie}",
+                          "movie_genres": [movie % 5], "user_id": str(user),
+                          "user_rating": float(1 + i % 5), "timestamp": 880000000 + i,
+                          "user_gender": bool(user % 2), "bucketized_user_age": 25.0,
+                          "user_occupation_label": user % 22,
+                          "user_occupation_text": "writer", "user_zip_code": "02139",
+                          "raw_user_age": 27.0}
+
+    Local(config="100k-ratings", data_dir=str(data_dir)).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+
+
+def test_tfds_movielens_by_name_is_a_retrieval_task_split_by_hash(tmp_path):
+    from pipeline.ingest import TFDS_HASHED, tfds_splits
+
+    prepare_local_movielens(tmp_path / "tfds")
+    config = load_config(None, [
+        f"output_root={tmp_path}", "ingest.kind=tfds", "ingest.tfds_name=movielens/100k-ratings",
+        f"ingest.tfds_data_dir={tmp_path / 'tfds'}", "task.kind=retrieval",
+        "task.user=user_id", "task.item=movie_id", "model.builder=two_tower", "model.hparams={}",
+        "validate.schema_file="])
+    assert tfds_splits(config.ingest) == TFDS_HASHED  # no test split: train, hash-split
+    prepared = prepare(config)
+    task = prepared.task
+    assert (task.kind, task.user, task.item, task.label) == ("retrieval", "user_id",
+                                                             "movie_id", "movie_id")
+    assert task.feature_dtypes == {"user_id": "string", "movie_id": "string"}
+    assert prepared.source.examples == 60
+    with pytest.raises(ConfigError, match=r"'task.item' names 'user_rating', which holds "
+                                          r"non-integer numbers"):
+        prepare(load_config(None, [*(f"{k}={v}" for k, v in {
+            "output_root": tmp_path, "ingest.kind": "tfds",
+            "ingest.tfds_name": "movielens/100k-ratings",
+            "ingest.tfds_data_dir": tmp_path / "tfds", "task.kind": "retrieval",
+            "task.item": "user_rating", "model.builder": "two_tower", "model.hparams": "{}",
+            "validate.schema_file": ""}.items())]))
