@@ -416,7 +416,13 @@ def compose(user: dict, name: str, config, source, task, why_kind: str, why_text
     notes: dict[str, str] = {}
     above: dict[str, str] = {}
 
-    t: dict[str, Any] = {"kind": task.kind, "label": task.label}
+    t: dict[str, Any] = {"kind": task.kind}
+    if task.is_retrieval:
+        t.update(user=task.user, item=task.item, top_k=task.top_k)
+        notes["task.item"] = "the catalogue: the item ids of the train split"
+        notes["task.top_k"] = "items recommended per user, and the k of recall@k"
+    else:
+        t["label"] = task.label
     notes["task.kind"] = why_kind
     if task.is_classification:
         t["classes"] = list(task.classes)
@@ -495,6 +501,12 @@ def compose(user: dict, name: str, config, source, task, why_kind: str, why_text
             "Starter bars: set max_mae (label units; 0: not checked) once you know what the "
             "model reaches; the run's summary prints the error of predicting the train mean.")
         notes["evaluate.max_regression"] = "at most 10% worse than the latest blessed model"
+    elif task.is_retrieval:
+        sections["evaluate"] = {"min_recall": 0.0, "max_recall_drop": 0.02, **evaluate}
+        above["evaluate"] = (
+            "Starter bars: set min_recall (recall@top_k on the eval interactions) once you know "
+            "what the model reaches; the run's summary prints the recall of recommending the "
+            "most popular items.")
     for section in _section_order():
         if section in sections:
             data[section] = sections[section]
@@ -526,6 +538,8 @@ def summarize(task) -> str:
         what = f"{task.num_classes} classes ({shown})"
     elif task.is_regression:
         what = "regression"
+    elif task.is_retrieval:
+        what = f"the top {task.top_k} items of {task.item!r} for each {task.user!r}"
     else:
         what = "generative"
     if task.is_image:
@@ -534,6 +548,8 @@ def summarize(task) -> str:
         reads = f"text {task.text!r}"
     elif task.is_audio:
         reads = f"audio {task.audio!r}, {task.audio_samples} samples at {task.sample_rate} Hz"
+    elif task.is_retrieval:
+        reads = "user ids"
     else:
         reads = f"{len(task.numeric)} numeric, {len(task.categorical)} categorical features"
     return f"Task: {task.kind}, label {task.label!r}: {what}; {reads}"
@@ -557,7 +573,7 @@ def _check_output(out: Path, force: bool) -> None:
 
 def _same_task(a, b) -> bool:
     keys = ("kind", "label", "classes", "image_shape", "text", "numeric", "categorical",
-            "audio", "sample_rate", "audio_samples")
+            "audio", "sample_rate", "audio_samples", "user", "item", "top_k")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
@@ -578,13 +594,18 @@ def main(args: argparse.Namespace) -> int:
     user = apply_overrides({}, args.set)
     _absolute_paths(user)
     user_task = _section(user, "task")
-    label = args.label or user_task.get("label") or "label"
     forced = args.kind or user_task.get("kind", "")
+    if forced == s.RETRIEVAL:  # the item column is what a retrieval model predicts
+        user_task["item"] = args.label or user_task.get("item") or "item_id"
+        user["task"] = user_task
+        label = user_task["item"]
+    else:
+        label = args.label or user_task.get("label") or "label"
     name = args.name or user.get("name") or out.stem
 
     probe_config, source, probed = _check(user, forced, label)
     profile = source.profile
-    if forced not in s.GENERATIVE_KINDS:
+    if forced not in (*s.GENERATIVE_KINDS, s.RETRIEVAL):
         _check_label(profile, label)
     if forced:
         kind, why, text, text_why = forced, "set with --kind", "", ""
@@ -598,7 +619,9 @@ def main(args: argparse.Namespace) -> int:
 
     data = json.loads(json.dumps(user))
     data["name"] = name
-    data["task"] = {**user_task, "kind": kind, "label": label}
+    data["task"] = {**user_task, "kind": kind}
+    if kind != s.RETRIEVAL:
+        data["task"]["label"] = label
     if text:
         data["task"]["text"] = text
     config = config_from_data(data, Path.cwd())

@@ -232,3 +232,37 @@ def test_existing_file_is_kept_unless_force(runs):
     assert data["task"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     assert data["name"] == "existing"
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_retrieval_on_interactions_and_audio_on_spoken_digits(tmp_path):
+    """The kinds added later: retrieval by --kind (its label is the item column), audio by
+    guess from an audio folder; both files load and resolve to the task they describe."""
+    from tests.components.test_audio_folder_example_gen import write_folder
+
+    write_folder(tmp_path / "clips", rate=22050)
+    cases = {
+        "rec": ["--kind", "retrieval", "--set", "ingest.kind=synthetic_interactions"],
+        "clips": ["--set", "ingest.kind=audio_folder", "--set", "ingest.path=clips"],
+    }
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(cases, pool.map(
+            lambda c: run_cli("init", "--set", f"output_root={tmp_path / 'runs' / c}",
+                              *cases[c], "-o", f"{c}.yaml", cwd=tmp_path), cases),
+            strict=True))
+    for result in results.values():
+        assert result.returncode == 0, result.stdout + result.stderr
+    rec = yaml.safe_load((tmp_path / "rec.yaml").read_text())
+    assert rec["task"] == {"kind": "retrieval", "user": "user_id", "item": "item_id",
+                           "top_k": 10}
+    assert rec["model"]["builder"] == "two_tower" and "min_recall" in rec["evaluate"]
+    clips = yaml.safe_load((tmp_path / "clips.yaml").read_text())
+    assert clips["task"]["kind"] == "audio_classification"
+    assert (clips["task"]["sample_rate"], clips["task"]["clip_seconds"]) == (16000, 1.0)
+    assert clips["task"]["classes"] == ["high", "low"]
+    assert "guessed: ingest.kind=audio_folder provides audio" in (
+        tmp_path / "clips.yaml").read_text()
+    for case in cases:
+        from pipeline.tasks import prepare
+
+        task = prepare(load_config(tmp_path / f"{case}.yaml")).task
+        assert task.kind == (rec if case == "rec" else clips)["task"]["kind"]
