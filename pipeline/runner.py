@@ -101,6 +101,8 @@ def describe_task(task: Task) -> str:
                 f"{task.sample_rate} Hz")
     elif task.is_tabular:
         what = f"numeric {list(task.numeric)}, categorical {list(task.categorical)}"
+    elif task.is_retrieval:
+        what = f"the top {task.top_k} items of {task.item!r} for each {task.user!r}"
     else:
         what = ""
     label = (f"{task.num_classes} classes of {task.label!r}" if task.is_classification else
