@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 
 from pipeline.config import PipelineConfig
-from pipeline.runner import (
+from pipeline.run_state import (
     DIED,
     ENDED_MS_KEY,
     FAILED_NODE_KEY,
