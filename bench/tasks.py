@@ -89,7 +89,8 @@ def plain_fit(config) -> dict | str:
     keras.utils.set_random_seed(train.seed)
     model = build_model(task, {"builder": config.model.builder}, tft_output,
                         dict(config.model.hparams))
-    x = x.reshape((len(x), *model.input_shape[1:]))
+    if not task.is_retrieval:  # a retrieval model takes user indices as they are
+        x = x.reshape((len(x), *model.input_shape[1:]))
     compile_model(model, task, train.learning_rate)
     epochs = min(train.epochs, train.train_steps)
     dataset = (tf.data.Dataset.from_tensor_slices((x, y, w)).shuffle(len(x), seed=train.seed)
