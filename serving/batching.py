@@ -30,16 +30,24 @@ RunFn = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "key", "arrived", "done", "result", "error")
+    __slots__ = ("inputs", "size", "key", "arrived", "done", "result", "error", "callback")
 
-    def __init__(self, inputs: Mapping[str, np.ndarray], size: int, key: tuple) -> None:
+    def __init__(self, inputs: Mapping[str, np.ndarray], size: int, key: tuple,
+                 callback: Callable[[_Task], None] | None) -> None:
         self.inputs = inputs
         self.size = size
         self.key = key
         self.arrived = time.monotonic()
-        self.done = threading.Event()
+        self.done = threading.Event() if callback is None else None
         self.result: dict[str, np.ndarray] | None = None
         self.error: tuple[Code, str] | None = None
+        self.callback = callback
+
+    def finish(self) -> None:
+        if self.callback is not None:
+            self.callback(self)
+        else:
+            self.done.set()
 
 
 def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
@@ -62,6 +70,15 @@ def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
 class BatchScheduler:
     """Merges concurrent calls of ``run_fn`` into batches.
 
+    ``num_batch_threads`` threads run batches. A thread that is free forms the next batch
+    (only one forms at a time): it takes the oldest task and waits until the tasks of its
+    kind fill ``max_batch_size`` rows or ``batch_timeout_micros`` have passed since that
+    task arrived, then runs them as one batch, padded up to the next of
+    ``allowed_batch_sizes`` (the last row repeated) as TF Serving does. While every thread
+    is running a batch, new tasks wait in the queue, so the next batch is as large as the
+    load allows when a thread is free again. Submitting costs one queue append; a forming
+    thread is woken only by the first task or by a full batch.
+
     Args:
       run_fn: Runs one merged batch; maps input arrays to output arrays whose 0th
         dimension is the batch.
@@ -80,7 +97,9 @@ class BatchScheduler:
         self._on_batch = on_batch
         self._queue: collections.deque[_Task] = collections.deque()
         self._queued_rows = 0
+        self._rows_by_key: dict[tuple, int] = collections.defaultdict(int)
         self._cond = threading.Condition()
+        self._forming = threading.Lock()  # one thread forms a batch at a time
         self._closed = False
         self._capacity = options.max_enqueued_batches * options.max_batch_size
         self._threads = [
@@ -90,21 +109,8 @@ class BatchScheduler:
         for t in self._threads:
             t.start()
 
-    def submit(self, inputs: Mapping[str, np.ndarray], timeout: float | None = None) -> dict:
-        """Queues a request and blocks until its slice of a batch result is ready.
-
-        Args:
-          inputs: The request's arrays (shared 0th dimension).
-          timeout: Seconds to wait for the result; None: the current request's deadline
-            (:mod:`serving.deadlines`), or no limit when it has none.
-
-        Raises:
-          ServingError: RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT for a
-            task larger than ``max_batch_size`` or without a shared batch dimension,
-            UNAVAILABLE after close, DEADLINE_EXCEEDED on timeout.
-        """
-        if timeout is None:
-            timeout = deadlines.remaining()
+    def check(self, inputs: Mapping[str, np.ndarray]) -> tuple[int, tuple]:
+        """The task size and kind of ``inputs``; raises what :meth:`submit` would."""
         size = batch_size_of(inputs)
         if size > self._options.max_batch_size:
             raise invalid_argument(
@@ -112,7 +118,24 @@ class BatchScheduler:
                 f"{self._options.max_batch_size}"
             )
         key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
-        task = _Task(inputs, size, key)
+        return size, key
+
+    def enqueue(self, inputs: Mapping[str, np.ndarray],
+                callback: Callable[[_Task], None] | None = None) -> _Task:
+        """Queues a request without waiting for it.
+
+        Args:
+          inputs: The request's arrays (shared 0th dimension).
+          callback: Called with the task on a batch thread once its ``result`` or
+            ``error`` is set (None: the task's ``done`` event is set instead).
+
+        Raises:
+          ServingError: RESOURCE_EXHAUSTED when the queue is full, INVALID_ARGUMENT for a
+            task larger than ``max_batch_size`` or without a shared batch dimension,
+            UNAVAILABLE after close.
+        """
+        size, key = self.check(inputs)
+        task = _Task(inputs, size, key, callback)
         with self._cond:
             if self._closed:
                 raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
@@ -123,20 +146,43 @@ class BatchScheduler:
                 )
             self._queue.append(task)
             self._queued_rows += size
-            self._cond.notify()
+            rows = self._rows_by_key[key] = self._rows_by_key[key] + size
+            if len(self._queue) == 1 or rows >= self._options.max_batch_size:
+                self._cond.notify()
+        return task
+
+    def cancel(self, task: _Task) -> bool:
+        """Removes a task no thread has taken yet (it will never run); False if taken."""
+        with self._cond:
+            try:
+                self._queue.remove(task)
+            except ValueError:
+                return False
+            self._queued_rows -= task.size
+            self._rows_by_key[task.key] -= task.size
+            return True
+
+    def submit(self, inputs: Mapping[str, np.ndarray], timeout: float | None = None) -> dict:
+        """Queues a request and blocks until its slice of a batch result is ready.
+
+        Args:
+          inputs: The request's arrays (shared 0th dimension).
+          timeout: Seconds to wait for the result; None: the current request's deadline
+            (:mod:`serving.deadlines`), or no limit when it has none.
+
+        Raises:
+          ServingError: as :meth:`enqueue`, and DEADLINE_EXCEEDED on timeout.
+        """
+        if timeout is None:
+            timeout = deadlines.remaining()
+        task = self.enqueue(inputs)
         if not task.done.wait(None if timeout is None else max(0.0, timeout)):
-            with self._cond:
-                if task in self._queue:  # not taken by a worker: it will never run
-                    self._queue.remove(task)
-                    self._queued_rows -= task.size
-            raise deadlines.exceeded("waiting for the batch to run")
-        if task.error is not None:
-            raise ServingError(*task.error)
-        assert task.result is not None
-        return task.result
+            if self.cancel(task) or not task.done.is_set():
+                raise deadlines.exceeded("waiting for the batch to run")
+        return outcome(task)
 
     def close(self) -> None:
-        """Stops the workers after the queued tasks have run."""
+        """Stops the threads after the queued tasks have run."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -152,18 +198,15 @@ class BatchScheduler:
                     return None
                 self._cond.wait()
             first = self._queue[0]
-            deadline = first.arrived + timeout
             while True:
-                rows = sum(t.size for t in self._queue if t.key == first.key)
-                remaining = deadline - time.monotonic()
-                if rows >= max_size or remaining <= 0 or self._closed:
+                remaining = first.arrived + timeout - time.monotonic()
+                if (self._rows_by_key[first.key] >= max_size or remaining <= 0
+                        or self._closed):
                     break
                 self._cond.wait(remaining)
                 if not self._queue:
-                    return []  # another worker took everything
-                if self._queue[0] is not first:
-                    first = self._queue[0]  # another worker took ours; follow the new head
-                    deadline = first.arrived + timeout
+                    return []  # every task was cancelled
+                first = self._queue[0]  # the head may have been cancelled
             batch, kept, total = [], collections.deque(), 0
             while self._queue:
                 t = self._queue.popleft()
@@ -172,9 +215,16 @@ class BatchScheduler:
                     total += t.size
                 else:
                     kept.append(t)
+                    if t.key == first.key:
+                        break  # the batch is full; the rest keeps its order
             kept.extend(self._queue)
             self._queue = kept
             self._queued_rows -= total
+            self._rows_by_key[first.key] -= total
+            if not self._rows_by_key[first.key]:
+                del self._rows_by_key[first.key]
+            if self._queue:
+                self._cond.notify()  # the next forming thread has work
             return batch
 
     def _padded_size(self, total: int) -> int:
@@ -185,23 +235,35 @@ class BatchScheduler:
 
     def _worker(self) -> None:
         while True:
-            batch = self._take_batch()
+            with self._forming:
+                batch = self._take_batch()
             if batch is None:
                 return
             if batch:
                 self._run_batch(batch)
 
+    def _merge(self, batch: list[_Task], total: int, padded: int) -> dict[str, np.ndarray]:
+        """The batch's inputs copied into one buffer per input, padded to ``padded`` rows."""
+        if len(batch) == 1 and padded == total:
+            return dict(batch[0].inputs)
+        merged: dict[str, Any] = {}
+        for name, first in batch[0].inputs.items():
+            buffer = np.empty((padded,) + first.shape[1:], dtype=first.dtype)
+            offset = 0
+            for t in batch:
+                part = t.inputs[name]
+                buffer[offset:offset + t.size] = part
+                offset += t.size
+            if padded > total:
+                buffer[total:] = buffer[total - 1]
+            merged[name] = buffer
+        return merged
+
     def _run_batch(self, batch: list[_Task]) -> None:
         total = sum(t.size for t in batch)
         padded = self._padded_size(total)
         try:
-            merged: dict[str, Any] = {}
-            for name in batch[0].inputs:
-                parts = [t.inputs[name] for t in batch]
-                if padded > total:
-                    last = parts[-1][-1:]
-                    parts.append(np.repeat(last, padded - total, axis=0))
-                merged[name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            merged = self._merge(batch, total, padded)
             if self._on_batch:
                 self._on_batch(total)
             outputs = self._run_fn(merged)
@@ -225,4 +287,16 @@ class BatchScheduler:
                 t.error = (Code.INTERNAL, f"Internal error: {e}")
         finally:
             for t in batch:
-                t.done.set()
+                t.inputs = {}  # the request's arrays are not needed any more
+                try:
+                    t.finish()
+                except Exception:  # a waiter's callback must not stop the batch thread
+                    log.exception("Batch completion callback failed")
+
+
+def outcome(task: _Task) -> dict[str, np.ndarray]:
+    """A finished task's outputs, or its error raised."""
+    if task.error is not None:
+        raise ServingError(*task.error)
+    assert task.result is not None
+    return task.result

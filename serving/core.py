@@ -28,7 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from dlpipe.contract import AVAILABLE, END, LOADING, UNLOADING, version_dirs
+from dlpipe.contract import (
+    AVAILABLE,
+    CLASSIFY_METHOD,
+    END,
+    LOADING,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    UNLOADING,
+    version_dirs,
+)
 from serving import deadlines
 from serving.backends import Servable, load_servable, version_dir_is_complete
 from serving.backends.base import Signature, example_inputs
@@ -62,6 +71,10 @@ class CoreOptions:
     warmup: bool = True
 
 
+_TF_API = {PREDICT_METHOD: "Predict", CLASSIFY_METHOD: "Classify", REGRESS_METHOD: "Regress"}
+"""Signature method -> TF Serving's ``API`` label of the runtime latency metric."""
+
+
 class LoadedVersion:
     """A model version ready for requests (AVAILABLE)."""
 
@@ -76,6 +89,7 @@ class LoadedVersion:
         self.model = model
         self.version = version
         self.servable = servable
+        self._metrics = metrics
         self._schedulers: dict[str, BatchScheduler] = {}
         if batching is not None:
             for name in servable.signatures:
@@ -87,10 +101,31 @@ class LoadedVersion:
                 )
 
     def _runner(self, signature: str) -> Callable[[Mapping[str, np.ndarray]], dict]:
-        return lambda inputs: self.servable.run(signature, inputs)
+        return lambda inputs: self._run_servable(signature, inputs, ())
+
+    def _run_servable(self, signature: str, inputs: Mapping[str, np.ndarray],
+                      output_filter: Sequence[str]) -> dict[str, np.ndarray]:
+        """One model run, timed for ``:tensorflow:serving:runtime_latency``."""
+        started = time.perf_counter()
+        outputs = self.servable.run(signature, inputs, output_filter)
+        if self._metrics is not None:
+            sig = self.servable.signatures.get(signature)
+            api = _TF_API.get(sig.method_name, "Predict") if sig else "Predict"
+            self._metrics.observe_runtime(self.model, api, self.servable.backend,
+                                          time.perf_counter() - started)
+        return outputs
 
     def signature(self, name: str) -> Signature:
         return self.servable.signature(name)
+
+    @property
+    def batching(self) -> bool:
+        """Whether requests to this version go through batch schedulers."""
+        return bool(self._schedulers)
+
+    def scheduler(self, signature: str) -> BatchScheduler | None:
+        """The batch scheduler of a signature (None without batching)."""
+        return self._schedulers.get(signature)
 
     def run(
         self, signature: str, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()
@@ -100,7 +135,16 @@ class LoadedVersion:
         deadlines.check("waiting to run the model")
         scheduler = self._schedulers.get(sig.name)
         if scheduler is None:
-            return self.servable.run(sig.name, inputs, output_filter)
+            return self._run_servable(sig.name, inputs, output_filter)
+        self.check_batched(sig, inputs, output_filter)
+        outputs = scheduler.submit(inputs)
+        return {k: outputs[k] for k in output_filter} if output_filter else outputs
+
+    @staticmethod
+    def check_batched(sig: Signature, inputs: Mapping[str, np.ndarray],
+                      output_filter: Sequence[str] = ()) -> None:
+        """The checks a batched request gets before it is queued (the servable's own
+        checks run on the merged batch)."""
         from serving.backends.base import check_inputs
 
         check_inputs(sig, inputs)
@@ -111,8 +155,6 @@ class LoadedVersion:
                     f"output tensor alias not found in signature: {missing[0]} Outputs "
                     f"expected to be in the set {{{','.join(sorted(sig.outputs))}}}."
                 )
-        outputs = scheduler.submit(inputs)
-        return {k: outputs[k] for k in output_filter} if output_filter else outputs
 
     def close(self) -> None:
         for s in self._schedulers.values():

@@ -9,8 +9,10 @@ every call runs under a deadline (the client's, else the server's default).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +21,9 @@ import grpc
 from google.protobuf import symbol_database
 from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
-from serving import deadlines
+from serving import deadlines, tensors
+from serving.backends.base import DEFAULT_SIGNATURE
+from serving.batching import outcome
 from serving.errors import Code, ServingError
 from serving.service import ModelService
 
@@ -51,20 +55,27 @@ def _deserializer(message_class: Any) -> Callable[[bytes], Any]:
 
 
 class _Api:
-    """Runs one API call: decode check, deadline, errors to status codes, metrics."""
+    """Runs one API call: decode check, deadline, errors to status codes, metrics.
 
-    def __init__(self, service: ModelService, default_timeout: float | None) -> None:
+    A batched Predict is decoded on the event loop and queued to its batch scheduler, which
+    wakes the loop when the batch has run (no thread is held while it waits); every other
+    call runs on the thread pool (``--grpc_max_threads``).
+    """
+
+    def __init__(self, service: ModelService, default_timeout: float | None,
+                 executor: concurrent.futures.Executor) -> None:
         self.service = service
         self.default_timeout = default_timeout
+        self.executor = executor
 
-    def call(self, api: str, fn: Callable[[Any], Any], model_name: Callable[[Any], str],
-             request: Any, context: grpc.ServicerContext) -> Any:
+    async def call(self, api: str, fn: Callable[[Any], Any], model_name: Callable[[Any], str],
+                   request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         if isinstance(request, _Undecodable):
             code, message = Code.INVALID_ARGUMENT, (
                 f"Cannot parse the request as a {request.message_name}: {request.reason}")
             self.service.observe("", None, api, "grpc", code, started)
-            context.abort(grpc_code(code), message)
+            await context.abort(grpc_code(code), message)
         name = model_name(request)
         left = context.time_remaining()
         if left is not None and left > 1e9:  # grpcio's way of saying "no deadline"
@@ -73,7 +84,25 @@ class _Api:
             timeout, source = self.default_timeout, "--grpc_default_timeout_in_ms"
         else:
             timeout, source = left, "the client's deadline"
+        result = None
+        if api == "predict":
+            result = await self._batched_predict(request, timeout, source)
+        if result is None:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.executor, self._run, fn, request,
+                                                timeout, source)
+        code, message, response, version = result
+        self.service.observe(name, version, api, "grpc", code, started)
+        if code != Code.OK:
+            await context.abort(grpc_code(code), message)
+        return response
+
+    @staticmethod
+    def _run(fn: Callable[[Any], Any], request: Any, timeout: float | None,
+             source: str) -> tuple[Code, str, Any, int | None]:
+        """An operation on a pool thread: (code, message, response, version)."""
         version = None
+        response = None
         # Only the code and message outlive the except blocks: keeping the exception would
         # make a cycle (exception -> traceback -> this frame) holding the request's arrays.
         code, message = Code.OK, ""
@@ -88,12 +117,71 @@ class _Api:
             except ServingError as e:
                 code, message = e.code, e.message
             except Exception as e:  # a bug, not a bad request
-                log.exception("gRPC %s failed", api)
+                log.exception("gRPC call failed")
                 code, message = Code.INTERNAL, f"Internal error: {e}"
-        self.service.observe(name, version, api, "grpc", code, started)
-        if code != Code.OK:
-            context.abort(grpc_code(code), message)
-        return response
+        return code, message, response, version
+
+    async def _batched_predict(self, request: Any, timeout: float | None,
+                               source: str) -> tuple[Code, str, Any, int | None] | None:
+        """A Predict queued from the loop; None when its version has no batching. As on
+        the thread pool, the version is reported (metrics) only with a response."""
+        service = self.service
+        code, message = Code.OK, ""
+        with deadlines.deadline(timeout, source):
+            try:
+                loaded = service._resolve(request.model_spec)
+                if not loaded.batching:
+                    return None
+                task, scheduler = self._enqueue(loaded, request)
+                future = task.callback.future
+                try:
+                    await asyncio.wait_for(future, None if timeout is None
+                                           else max(0.0, timeout))
+                except asyncio.TimeoutError:
+                    scheduler.cancel(task)
+                    raise deadlines.exceeded("waiting for the batch to run") from None
+                signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+                outputs = outcome(task)
+                output_filter = list(request.output_filter)
+                if output_filter:
+                    outputs = {k: outputs[k] for k in output_filter}
+                return (Code.OK, "", service.predict_response(loaded, request, signature_name,
+                                                              outputs), loaded.version)
+            except ServingError as e:
+                code, message = e.code, e.message
+            except Exception as e:  # a bug, not a bad request
+                log.exception("gRPC Predict failed")
+                code, message = Code.INTERNAL, f"Internal error: {e}"
+        return code, message, None, None
+
+    @staticmethod
+    def _enqueue(loaded: Any, request: Any) -> tuple[Any, Any]:
+        """Decodes the inputs, checks them and queues them (the arrays live only in the
+        task from here on, so a rejected request frees them at once)."""
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        inputs = {k: tensors.make_ndarray(v) for k, v in request.inputs.items()}
+        sig = loaded.signature(signature_name)
+        deadlines.check("waiting to run the model")
+        loaded.check_batched(sig, inputs, list(request.output_filter))
+        scheduler = loaded.scheduler(sig.name)
+        return scheduler.enqueue(inputs, _Waker(asyncio.get_running_loop())), scheduler
+
+
+class _Waker:
+    """A batch task's callback: resolves an asyncio future on its loop."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future = loop.create_future()
+
+    def __call__(self, task: Any) -> None:  # on a batch thread
+        self.loop.call_soon_threadsafe(self._set, task)
+
+    def _set(self, task: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(task)
 
 
 def _spec_name(request: Any) -> str:
@@ -113,9 +201,9 @@ def _reload_disabled(request: Any) -> Any:
     )
 
 
-def _handlers(service: ModelService, default_timeout: float | None,
-              enable_reload: bool) -> list[grpc.GenericRpcHandler]:
-    api = _Api(service, default_timeout)
+def _handlers(service: ModelService, default_timeout: float | None, enable_reload: bool,
+              executor: concurrent.futures.Executor) -> list[grpc.GenericRpcHandler]:
+    api = _Api(service, default_timeout, executor)
     # method name -> (api label, operation, model name of a request)
     operations: dict[str, dict[str, tuple[str, Callable, Callable]]] = {
         "PredictionService": {
@@ -144,8 +232,8 @@ def _handlers(service: ModelService, default_timeout: float | None,
             request_class = symbols.GetSymbol(method.input_type.full_name)
             response_class = symbols.GetSymbol(method.output_type.full_name)
 
-            def behaviour(request, context, label=label, fn=fn, name_of=name_of):
-                return api.call(label, fn, name_of, request, context)
+            async def behaviour(request, context, label=label, fn=fn, name_of=name_of):
+                return await api.call(label, fn, name_of, request, context)
 
             method_handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 behaviour,
@@ -158,40 +246,70 @@ def _handlers(service: ModelService, default_timeout: float | None,
 
 
 class GrpcServer:
-    """A grpcio server with both services, bound to ``host:port`` (0: a free port).
+    """A grpc.aio server with both services, bound to ``host:port`` (0: a free port), run on
+    its own thread and event loop.
 
     Args:
+      max_threads: Threads running the calls that are not batched Predicts.
       credentials: Server TLS credentials (``--ssl_config_file``), or None for plaintext.
       default_timeout: Deadline in seconds of calls whose client set none (None: unbounded).
       enable_reload: Serve HandleReloadConfigRequest (off: it answers UNIMPLEMENTED).
+      reuse_port: Bind with SO_REUSEPORT, so that several worker processes share the port
+        (off: a port in use is an error).
     """
 
     def __init__(self, service: ModelService, host: str, port: int, *, max_threads: int = 64,
                  max_message_bytes: int = 256 << 20,
                  credentials: grpc.ServerCredentials | None = None,
-                 default_timeout: float | None = None, enable_reload: bool = False) -> None:
-        self._server = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(max_threads, thread_name_prefix="grpc"),
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
-        self._server.add_generic_rpc_handlers(
-            tuple(_handlers(service, default_timeout, enable_reload)))
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if credentials is None:
-            self.port = self._server.add_insecure_port(address)
+                 default_timeout: float | None = None, enable_reload: bool = False,
+                 reuse_port: bool = False) -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_threads,
+                                                               thread_name_prefix="grpc")
+        self._handlers = tuple(_handlers(service, default_timeout, enable_reload,
+                                         self._executor))
+        self._options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ]
+        self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._credentials = credentials
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._server: grpc.aio.Server | None = None
+        self._thread: threading.Thread | None = None
+        # Bind now, so that a port in use fails the constructor as before.
+        self._loop.run_until_complete(self._bind())
+
+    async def _bind(self) -> None:
+        self._server = grpc.aio.server(options=self._options)
+        self._server.add_generic_rpc_handlers(self._handlers)
+        if self._credentials is None:
+            self.port = self._server.add_insecure_port(self._address)
         else:
-            self.port = self._server.add_secure_port(address, credentials)
+            self.port = self._server.add_secure_port(self._address, self._credentials)
         if self.port == 0:
-            raise OSError(f"Cannot bind the gRPC server to {address}")
+            raise OSError(f"Cannot bind the gRPC server to {self._address}")
 
     def start(self) -> None:
-        self._server.start()
+        self._loop.run_until_complete(self._server.start())
+        self._thread = threading.Thread(target=self._loop.run_forever, name="grpc-loop",
+                                        daemon=True)
+        self._thread.start()
 
     def stop(self, grace: float = 10.0) -> None:
         """Rejects new calls and waits up to ``grace`` s for running ones."""
-        self._server.stop(grace).wait()
-
+        if self._server is None:
+            return
+        if self._thread is None:  # never started
+            self._loop.run_until_complete(self._server.stop(None))
+        else:
+            future = asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop)
+            try:
+                future.result(timeout=grace + 10)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._server = None
+        self._executor.shutdown(wait=False)

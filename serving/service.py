@@ -114,6 +114,12 @@ class ModelService:
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         inputs = {k: tensors.make_ndarray(v) for k, v in request.inputs.items()}
         outputs = loaded.run(signature_name, inputs, list(request.output_filter))
+        return self.predict_response(loaded, request, signature_name, outputs)
+
+    @staticmethod
+    def predict_response(loaded: LoadedVersion, request: Any, signature_name: str,
+                         outputs: dict[str, np.ndarray]) -> Any:
+        """The PredictResponse of a request whose signature ran."""
         response = predict_pb2.PredictResponse()
         _model_spec(response.model_spec, request.model_spec.name or loaded.model,
                     loaded.version, signature_name)
@@ -122,6 +128,15 @@ class ModelService:
         return response
 
     def rest_predict(self, loaded: LoadedVersion, body: bytes) -> str:
+        sig, inputs, fmt = self.rest_predict_inputs(loaded, body)
+        outputs = loaded.run(sig.name, inputs)
+        return json_codec.encode_predict(outputs, fmt)
+
+    @staticmethod
+    def rest_predict_inputs(loaded: LoadedVersion,
+                            body: bytes) -> tuple[Signature, dict[str, np.ndarray], str]:
+        """A :predict body decoded: the signature, its input arrays and the request format
+        (row or columnar, which the answer follows)."""
         doc = json_codec.parse_json(body)
         name = json_codec.signature_name(doc) or DEFAULT_SIGNATURE
         sig = loaded.servable.signatures.get(name)
@@ -130,8 +145,7 @@ class ModelService:
         if not sig.inputs:
             raise invalid_argument(f"Failed to get input map for signature: {name}")
         inputs, fmt = json_codec.decode_predict(doc, sig.inputs)
-        outputs = loaded.run(name, inputs)
-        return json_codec.encode_predict(outputs, fmt)
+        return sig, inputs, fmt
 
     # ----- Classify / Regress -----------------------------------------------------------
     @staticmethod

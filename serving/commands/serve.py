@@ -123,7 +123,7 @@ def main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    logging.getLogger("dlpipe.serving.access").setLevel(logging.WARNING)
     if args.batching_parameters_file and not args.enable_batching:
         logging.warning("--batching_parameters_file is ignored without --enable_batching")
     try:
