@@ -2,7 +2,10 @@
 # the project, and `dlpipe` as entrypoint. This is also the image Airflow / Kubeflow runs use.
 #   docker build -t dlpipe .
 #   docker run --rm -v "$PWD/runs:/work/runs" dlpipe run
-FROM python:3.10-slim-bookworm
+# The Beam worker image (beam.environment_type DOCKER, Dataflow's sdk_container_image): the
+# same environment with Beam's SDK container boot as entrypoint (see docs/beam.md).
+#   docker build --target beam-worker -t dlpipe-beam-worker .
+FROM python:3.10-slim-bookworm AS base
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -25,6 +28,13 @@ COPY components ./components
 COPY serving ./serving
 RUN uv pip install --system --no-cache --no-deps . && dlpipe --help > /dev/null
 
+# Beam's own boot (the apache-beam version of requirements.lock) implements the container
+# contract Dataflow, Flink and Spark start workers with; it installs staged packages first.
+FROM base AS beam-worker
+COPY --from=apache/beam_python3.10_sdk:2.59.0 /opt/apache/beam /opt/apache/beam
+ENTRYPOINT ["/opt/apache/beam/boot"]
+
+FROM base
 WORKDIR /work
 # 8500: gRPC, 8501: REST (`dlpipe serve`).
 EXPOSE 8500 8501

@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline.commands.export_edge",
         "Convert a SavedModel to TFLite and ONNX, check each format, print the edge report.",
     ),
+    "beam-worker-pool": (
+        "pipeline.commands.beam_worker_pool",
+        "Run a Beam worker pool (beam.environment_type EXTERNAL) on this machine.",
+    ),
 }
 
 

@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from models.tasks.spec import Task
+from pipeline.beam.options import pipeline_args
 from pipeline.config import PipelineConfig
 from pipeline.evaluation import create_evaluator
 
@@ -57,7 +58,8 @@ def create_pipeline(config: PipelineConfig, task: Task,
 
     Returns:
       A ``tfx.orchestration.pipeline.Pipeline`` with the configured ML Metadata store
-      (SQLite or MySQL) and Beam arguments (DirectRunner, Dataflow, Flink or Spark).
+      (SQLite or MySQL) and Beam arguments (DirectRunner, a portable job service, Dataflow,
+      Flink or Spark; dlpipe's wheel staged for workers in other processes).
     """
     from tfx.components.example_validator.component import ExampleValidator
     from tfx.components.schema_gen.component import SchemaGen
@@ -186,5 +188,5 @@ def create_pipeline(config: PipelineConfig, task: Task,
         components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=connection_config(config),
-        beam_pipeline_args=config.beam_args(),
+        beam_pipeline_args=pipeline_args(config),
     )

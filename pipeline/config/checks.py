@@ -9,6 +9,7 @@ itself (does the label column exist? is it numeric?) is checked by the task's re
 from __future__ import annotations
 
 import collections.abc
+import json
 import types
 import typing
 from typing import Any
@@ -221,10 +222,14 @@ def _check_ingest(ingest: IngestConfig) -> None:
 
 
 _RUNNER_NEEDS = {
+    "PortableRunner": ("job_endpoint", "environment_type"),
     "DataflowRunner": ("project", "region", "temp_location"),
     "FlinkRunner": ("flink_master",),
     "SparkRunner": ("spark_master_url",),
 }
+_DIRECT_DEFAULTS = {"direct_num_workers": 1, "direct_running_mode": "in_memory"}
+_NOT_DIRECT = ("job_endpoint", "environment_type", "environment_config",
+               "sdk_container_image")
 
 
 def _check_beam(beam: BeamConfig) -> None:
@@ -239,10 +244,57 @@ def _check_beam(beam: BeamConfig) -> None:
             f"Config key 'beam.temp_location' must be a gs:// path for DataflowRunner. "
             f"Received: beam.temp_location={beam.temp_location!r}."
         )
+    if beam.runner == "DirectRunner":
+        for key in _NOT_DIRECT:
+            if getattr(beam, key):
+                raise ConfigError(
+                    f"Config key 'beam.{key}' applies to PortableRunner, FlinkRunner, "
+                    f"SparkRunner or DataflowRunner, not beam.runner='DirectRunner'. "
+                    f"Received: beam.{key}={getattr(beam, key)!r}."
+                )
+    else:
+        for key, default in _DIRECT_DEFAULTS.items():
+            if getattr(beam, key) != default:
+                raise ConfigError(
+                    f"Config key 'beam.{key}' applies to beam.runner='DirectRunner'; "
+                    f"beam.runner is {beam.runner!r}. Received: "
+                    f"beam.{key}={getattr(beam, key)!r}."
+                )
+    if beam.job_endpoint:
+        _check_host_port("beam.job_endpoint", beam.job_endpoint)
+    if beam.environment_type == "EXTERNAL":
+        if not beam.environment_config:
+            raise ConfigError(
+                "Config key 'beam.environment_config' must be the worker pool's host:port "
+                "when beam.environment_type='EXTERNAL' (`dlpipe beam-worker-pool` prints "
+                "it). Received: beam.environment_config=''."
+            )
+        _check_host_port("beam.environment_config", beam.environment_config)
+    if beam.environment_type == "PROCESS" and beam.environment_config.lstrip().startswith("{"):
+        try:
+            command = json.loads(beam.environment_config).get("command")
+        except (ValueError, AttributeError):
+            command = None
+        if not isinstance(command, str) or not command:
+            raise ConfigError(
+                "Config key 'beam.environment_config' must be a command's path or JSON "
+                "such as {\"command\": \"/venv/bin/dlpipe-beam-boot\"} when "
+                "beam.environment_type='PROCESS'. Received: "
+                f"beam.environment_config={beam.environment_config!r}."
+            )
     if beam.environment_type == "DOCKER" and not beam.sdk_container_image:
         raise ConfigError(
             "Config key 'beam.sdk_container_image' must name the worker image when "
             "beam.environment_type='DOCKER'. Received: beam.sdk_container_image=''."
+        )
+
+
+def _check_host_port(key: str, value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(
+            f"Config key '{key}' must be host:port, e.g. 'localhost:8099'. "
+            f"Received: {key}={value!r}."
         )
 
 

@@ -7,6 +7,8 @@ import the schema that imports it).
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,16 @@ def split_span_pattern(path: str) -> tuple[Path, str]:
     if not any(c in rest[-1] for c in "*?"):
         rest.append(TFRECORD_PATTERN)
     return base, "/".join(rest)
+
+
+BOOT_COMMAND = "dlpipe-beam-boot"
+"""Beam's SDK container contract in Python (``pipeline.beam.boot``), a console script."""
+
+
+def environment_config(beam: Any) -> str:
+    """``beam.environment_config`` as Beam takes it: for PROCESS, ``{"command": path}``
+    (default: ``dlpipe-beam-boot`` beside this Python, where ``make setup`` installs it)."""
+    if beam.environment_type != "PROCESS":
+        return beam.environment_config
+    value = beam.environment_config or str(Path(sys.executable).parent / BOOT_COMMAND)
+    return value if value.lstrip().startswith("{") else json.dumps({"command": value})

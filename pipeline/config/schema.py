@@ -251,7 +251,9 @@ class EdgeConfig:
     )
 
 
-BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+BEAM_RUNNERS = ("DirectRunner", "PortableRunner", "DataflowRunner", "FlinkRunner",
+                "SparkRunner")
+ENVIRONMENT_TYPES = ("DOCKER", "PROCESS", "EXTERNAL", "LOOPBACK")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,17 +261,24 @@ class BeamConfig:
     runner: str = setting(
         "DirectRunner",
         "Beam runner of the data-parallel components (ExampleGen, StatisticsGen, Transform, "
-        "Evaluator): DirectRunner (this machine), DataflowRunner (needs beam.project, "
-        "beam.region, beam.temp_location), FlinkRunner (needs beam.flink_master), "
-        "SparkRunner (needs beam.spark_master_url).",
+        "Evaluator): DirectRunner (this machine), PortableRunner (a Beam job service: "
+        "beam.job_endpoint and beam.environment_type; Beam's local job service, or Flink's "
+        "or Spark's job server), DataflowRunner (needs beam.project, beam.region, "
+        "beam.temp_location), FlinkRunner (needs beam.flink_master), SparkRunner (needs "
+        "beam.spark_master_url).",
         choices=BEAM_RUNNERS,
     )
     direct_num_workers: int = setting(
-        1, "Workers for Beam's DirectRunner (0: one per core).", minimum=0
+        1, "DirectRunner: parallel workers (0: one per core).", minimum=0
     )
     direct_running_mode: str = setting(
-        "in_memory", "DirectRunner mode.",
+        "in_memory", "DirectRunner: in_memory (one process), multi_threading, or "
+        "multi_processing (one worker process each; they import this environment's dlpipe).",
         choices=("in_memory", "multi_threading", "multi_processing"),
+    )
+    job_endpoint: str = setting(
+        "", "PortableRunner (and Flink/Spark): the job service, host:port, e.g. "
+        "'localhost:8099'."
     )
     project: str = setting("", "DataflowRunner: Google Cloud project id.")
     region: str = setting("", "DataflowRunner: region, e.g. 'europe-west1'.")
@@ -282,21 +291,33 @@ class BeamConfig:
     )
     environment_type: str = setting(
         "",
-        "Flink/Spark: where the Python SDK harness runs: DOCKER (beam.sdk_container_image), "
-        "PROCESS, EXTERNAL (beam.environment_config = host:port of a worker pool) or "
-        "LOOPBACK (this process; local tests only). Empty: the runner's default.",
-        choices=("", "DOCKER", "PROCESS", "EXTERNAL", "LOOPBACK"),
+        "Portable/Flink/Spark: where the Python SDK workers run: EXTERNAL (a worker pool, "
+        "beam.environment_config = its host:port; `dlpipe beam-worker-pool` runs one), "
+        "PROCESS (a command the runner starts per worker; default dlpipe-beam-boot), DOCKER "
+        "(beam.sdk_container_image) or LOOPBACK (this process; local tests only). "
+        "PortableRunner needs it; empty: Flink's or Spark's default.",
+        choices=("", *ENVIRONMENT_TYPES),
     )
     environment_config: str = setting(
-        "", "Flink/Spark: the environment's config (e.g. the worker pool address)."
+        "", "The environment's config: EXTERNAL: the worker pool's host:port; PROCESS: the "
+        "command's path, or Beam's JSON {\"command\": ...} (empty: dlpipe-beam-boot beside "
+        "this Python)."
     )
     sdk_container_image: str = setting(
         "",
-        "Dataflow/Flink/Spark: the worker image; it must hold dlpipe and its locked "
-        "dependencies (the project's Dockerfile builds one).",
+        "Dataflow/Portable/Flink/Spark: the worker image; it must hold the locked "
+        "dependencies and start the SDK harness (the Dockerfile's beam-worker target).",
+    )
+    stage_wheel: bool = setting(
+        True,
+        "Runners with workers in other processes (all but DirectRunner and LOOPBACK): build "
+        "dlpipe's wheel from this source tree and stage it (--extra_package), so the workers "
+        "install and run the driver's code, as Dataflow, Flink and Spark workers do. Off: "
+        "the workers' image already holds the same dlpipe.",
     )
     extra_args: list = setting(
-        None, "Further Beam pipeline arguments, passed as given.", default_factory=list
+        None, "Further Beam pipeline arguments, passed as given (e.g. --setup_file, "
+        "--requirements_file).", default_factory=list
     )
 
 
@@ -428,9 +449,11 @@ class PipelineConfig:
         elif beam.runner == "SparkRunner":
             args += [f"--spark_master_url={beam.spark_master_url}"]
         if beam.runner != "DirectRunner":
-            for flag in ("environment_type", "environment_config", "sdk_container_image"):
+            for flag in ("job_endpoint", "environment_type", "sdk_container_image"):
                 if getattr(beam, flag):
                     args.append(f"--{flag}={getattr(beam, flag)}")
+            if beam.environment_config or beam.environment_type == "PROCESS":
+                args.append(f"--environment_config={paths.environment_config(beam)}")
         return [*args, *beam.extra_args]
 
     def to_dict(self) -> dict:
