@@ -1,4 +1,9 @@
-"""ML Metadata artifact types of the edge components."""
+"""ML Metadata artifact types of the edge components.
+
+Their type names have the ``namespace.Name`` form Kubeflow Pipelines v2 requires of custom
+artifact types (TFX's KubeflowV2DagRunner refuses others), so the edge steps compile into the
+Kubeflow / Vertex spec like the standard components.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ class EdgeModels(artifact.Artifact):
     holds Flex ops).
     """
 
-    TYPE_NAME = "EdgeModels"
+    TYPE_NAME = "dlpipe.EdgeModels"
 
 
 class EdgeReport(artifact.Artifact):
@@ -23,4 +28,4 @@ class EdgeReport(artifact.Artifact):
     ``summary`` (the report as a text table).
     """
 
-    TYPE_NAME = "EdgeReport"
+    TYPE_NAME = "dlpipe.EdgeReport"

@@ -2,8 +2,9 @@
 
 ``airflow`` writes a DAG file (TFX's AirflowDagRunner) with the schedule in it;
 ``kubeflow`` writes a Kubeflow Pipelines v2 / Vertex AI PipelineJob spec (TFX's
-KubeflowV2DagRunner) whose steps run in the project's Docker image, and prints how to
-create the recurring run. A target that is not installed: one line, exit 1, no file.
+KubeflowV2DagRunner) whose steps run in the project's Docker image, and prints where the
+steps read the input and how to create the recurring run. A target that is not installed:
+one line, exit 1, no file.
 """
 
 from __future__ import annotations
@@ -67,9 +68,8 @@ def main(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     kubeflow.write_spec(config, task, out, image=args.image, tfds_feature_map=feature_map)
     print(f"Kubeflow Pipelines v2 / Vertex AI spec written: {out} (image {args.image})")
-    if config.edge.enabled:
-        print("  note: the edge steps are not in the spec (their artifact type names are not "
-              "KFP's namespace.Name form)")
+    print(f"  input: the steps read {kubeflow.input_location(config)}; put the data there on "
+          "the volume or bucket mounted at output_root (README, 'Exports')")
     for line in kubeflow.schedule_help(out, cron=cron, every=every):
         print(line)
     return 0

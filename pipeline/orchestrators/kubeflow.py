@@ -2,9 +2,11 @@
 ``KubeflowV2DagRunner``, every step running in the project's Docker image.
 
 KFP keeps its own metadata, so the spec carries no ML Metadata connection. The spec has no
-schedule in it: a recurring run is created from it (see ``schedule_help``). The edge steps
-(EdgeExport, EdgePusher) are not in it: KFP v2 needs custom artifact type names of the form
-``namespace.Name`` and theirs are plain ``EdgeModels``/``EdgeReport``.
+schedule in it: a recurring run is created from it (see ``schedule_help``). Every step is in
+it, the edge steps included (their artifact types are named ``dlpipe.EdgeModels`` and
+``dlpipe.EdgeReport``, the ``namespace.Name`` form KFP v2 requires). The steps read the input
+from the path the config gives (``input_location``): it must be there, inside the steps'
+containers, before a run.
 """
 
 from __future__ import annotations
@@ -47,11 +49,9 @@ def write_spec(config: PipelineConfig, task: Task, path: Path, image: str = DEFA
                           "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"],
     )
     # KFP names are [a-z0-9-]: digits_cnn becomes digits-cnn (also in its pipeline root).
-    config = dataclasses.replace(config, name=kfp_name(config.name))
-    if config.edge.enabled:
-        # KFP v2 wants custom artifact types named `namespace.Name`; EdgeExport's
-        # EdgeModels/EdgeReport are not, so the edge steps are left out of the spec.
-        config = dataclasses.replace(config, edge=dataclasses.replace(config.edge, enabled=False))
+    # The steps run in the image, which holds dlpipe: no wheel is built for Beam workers.
+    config = dataclasses.replace(config, name=kfp_name(config.name),
+                                 beam=dataclasses.replace(config.beam, stage_wheel=False))
     with tempfile.TemporaryDirectory(prefix="dlpipe-kfp-") as tmp:
         try:
             kubeflow_v2_dag_runner.KubeflowV2DagRunner(
@@ -61,6 +61,15 @@ def write_spec(config: PipelineConfig, task: Task, path: Path, image: str = DEFA
             raise DlpipeError(f"The pipeline cannot be compiled for Kubeflow: {e}") from None
         write_atomically(path, (Path(tmp) / path.name).read_text())
     return path
+
+
+def input_location(config: PipelineConfig) -> str:
+    """Where the spec's ExampleGen reads the input (a path inside the steps' containers)."""
+    from pipeline.ingest.kinds import KINDS, TFDS
+
+    if KINDS[config.ingest.kind].reader == TFDS:
+        return config.ingest.tfds_data_dir or "TFDS's default data_dir"
+    return str(config.data_dir)
 
 
 def kfp_name(name: str) -> str:

@@ -102,8 +102,10 @@ def test_pipeline_registers_edge_artifacts_with_lineage_and_pushes(tmp_path, tfx
     # ML Metadata: the edge artifacts are outputs of the EdgeExport execution, whose inputs
     # are the model, blessing and examples (lineage); the push is recorded too.
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(db)))
-    (edge_models,) = store.get_artifacts_by_type("EdgeModels")
-    (report,) = store.get_artifacts_by_type("EdgeReport")
+    from components.edge_export.artifacts import EdgeModels, EdgeReport
+
+    (edge_models,) = store.get_artifacts_by_type(EdgeModels.TYPE_NAME)
+    (report,) = store.get_artifacts_by_type(EdgeReport.TYPE_NAME)
     assert edge_models.custom_properties["blessed_formats"].string_value == "float32,int8"
     assert report.custom_properties["all_blessed"].int_value == 0
     report_json = json.loads((Path(report.uri) / "edge_report.json").read_text())

@@ -31,7 +31,14 @@ def test_kubeflow_spec_is_a_pipeline_job_on_the_project_image(cli, tmp_path):
     assert spec.pipeline_info.name == "digits-cnn"
     executors = spec.deployment_spec.fields["executors"].struct_value.fields
     assert {"Trainer_executor", "Evaluator_executor", "Pusher_executor",
-            "ValidationGate_executor"} <= set(executors)
+            "ValidationGate_executor", "EdgeExport_executor",
+            "EdgePusher_executor"} <= set(executors)
+    # The edge artifacts travel under KFP v2's custom type names (namespace.Name).
+    edge_outputs = spec.components["EdgeExport"].output_definitions.artifacts
+    assert "title: dlpipe.EdgeModels" in edge_outputs["edge_models"].artifact_type.instance_schema
+    # Where the steps read the input: the data directory under output_root.
+    assert f"input: the steps read {tmp_path / 'root' / 'data' / 'sklearn_digits'};" in (
+        result.stdout)
     images = {e.struct_value.fields["container"].struct_value.fields["image"].string_value
               for e in executors.values() if "container" in e.struct_value.fields}
     assert images == {"registry.example/dlpipe:1"}
@@ -54,12 +61,13 @@ def test_kfp_sdk_loads_the_spec(cli, tmp_path):
     code = ("import sys, json, kfp.components as c;"
             "job = json.load(open(sys.argv[1]));"
             "comp = c.load_component_from_text(json.dumps(job['pipelineSpec']));"
-            "print(comp.name, len(comp.pipeline_spec.root.dag.tasks))")
+            "print(comp.name, *sorted(comp.pipeline_spec.root.dag.tasks))")
     loaded = subprocess.run([KFP_PYTHON or sys.executable, "-c", code, str(out)],
                             capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
-    name, tasks = loaded.stdout.split()
-    assert name == "digits-cnn" and int(tasks) >= 10, loaded.stdout
+    name, *tasks = loaded.stdout.split()
+    assert name == "digits-cnn", loaded.stdout
+    assert {"Trainer", "Evaluator", "Pusher", "EdgeExport", "EdgePusher"} <= set(tasks), tasks
 
 
 def test_airflow_dag_source_embeds_config_and_schedule(tmp_path):
