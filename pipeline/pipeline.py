@@ -31,11 +31,14 @@ TUNER_FN = "models.tasks.tuner.tuner_fn"
 def trainer_config(config: PipelineConfig, task: Task) -> dict[str, Any]:
     """What the Trainer's and Tuner's ``custom_config`` carry (``models.training``)."""
     t = config.train
+    train = {"batch_size": t.batch_size, "learning_rate": t.learning_rate, "epochs": t.epochs,
+             "seed": t.seed}
+    if t.distribution != "none":  # absent by default: earlier runs' Trainer cache still holds
+        train.update(distribution=t.distribution, cpu_devices=t.cpu_devices)
     return {
         "task": task.to_dict(),
         "model": {"builder": config.model.builder, "hparams": config.model.hparams},
-        "train": {"batch_size": t.batch_size, "learning_rate": t.learning_rate,
-                  "epochs": t.epochs, "seed": t.seed},
+        "train": train,
     }
 
 

@@ -321,6 +321,10 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     from pipeline.evaluation import check_evaluation
     from pipeline.metadata import check_store
 
+    if config.train.cpu_devices > 1:  # before anything in this process starts TensorFlow
+        from models.distribution import split_cpu
+
+        split_cpu(config.train.cpu_devices)
     check_store(config)  # an unreachable MySQL fails here, before any file is written
     check_writable(config.root, "output_root")
     check_writable(config.serving_root, "Serving root")

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from models import training, zoo
+from models import distribution, training, zoo
 from models.generative import export as generative_export
 from models.tasks import export
 from models.tasks.learned import learned_facts
@@ -88,13 +88,16 @@ def train_supervised(fn_args: Any, task: Task, tft_output: Any) -> keras.Model:
     cfg = fn_args.custom_config
     hparams, learning_rate = training.tuned_hparams(
         fn_args, cfg["model"]["hparams"], cfg["train"]["learning_rate"])
-    model = training.build_model(task, cfg["model"], tft_output, hparams)
-    model.summary(print_fn=lambda line, *_: logging.info(line))
-    training.compile_model(model, task, learning_rate)
-    train, validation = datasets(fn_args, task, tft_output)
-    training.fit(model, train, validation, train_steps=fn_args.train_steps,
-                 eval_steps=fn_args.eval_steps, epochs=cfg["train"]["epochs"],
-                 log_dir=fn_args.model_run_dir, batch_size=cfg["train"]["batch_size"])
+    # train.distribution: build, compile and fit on every device of the strategy.
+    with distribution.strategy(cfg["train"].get("distribution", distribution.NONE),
+                               cfg["train"].get("cpu_devices", 0)).scope():
+        model = training.build_model(task, cfg["model"], tft_output, hparams)
+        model.summary(print_fn=lambda line, *_: logging.info(line))
+        training.compile_model(model, task, learning_rate)
+        train, validation = datasets(fn_args, task, tft_output)
+        training.fit(model, train, validation, train_steps=fn_args.train_steps,
+                     eval_steps=fn_args.eval_steps, epochs=cfg["train"]["epochs"],
+                     log_dir=fn_args.model_run_dir, batch_size=cfg["train"]["batch_size"])
     return model
 
 

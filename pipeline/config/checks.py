@@ -42,6 +42,7 @@ def check(config: PipelineConfig) -> None:
     _check_metadata(config.metadata)
     _check_schedule(config.schedule)
     _check_evaluate(config)
+    _check_distribution(config)
 
 
 _WANTS = {**dict.fromkeys(task_spec.IMAGE_KINDS, "images"),
@@ -149,6 +150,23 @@ def _check_evaluate(config: PipelineConfig) -> None:
             "Config key 'evaluate.scorer_model' must name the image classifier that scores "
             "a GAN's samples (e.g. 'digits': <serving_root>/digits, pushed by the digits_cnn "
             "pipeline). Received: evaluate.scorer_model=''."
+        )
+
+
+def _check_distribution(config: PipelineConfig) -> None:
+    """Mirrored training wraps the supervised Trainer (generators train their own way)."""
+    train = config.train
+    if train.distribution != "none" and config.task.kind in task_spec.GENERATIVE_KINDS:
+        raise ConfigError(
+            f"Config key 'train.distribution' applies to classification and regression kinds; "
+            f"task.kind is {config.task.kind!r}. Received: "
+            f"train.distribution={train.distribution!r}."
+        )
+    if train.cpu_devices and train.distribution != "mirrored":
+        raise ConfigError(
+            f"Config key 'train.cpu_devices' applies with train.distribution='mirrored'; "
+            f"train.distribution is {train.distribution!r}. Received: "
+            f"train.cpu_devices={train.cpu_devices}."
         )
 
 

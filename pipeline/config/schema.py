@@ -83,6 +83,18 @@ class TrainConfig:
     batch_size: int = setting(64, "Batch size.", minimum=1)
     learning_rate: float = setting(3e-3, "Adam learning rate.", minimum=0.0, exclusive=True)
     seed: int = setting(7, "Random seed for weights and shuffling.")
+    distribution: str = setting(
+        "none",
+        "Classifiers and regressors: 'mirrored' trains under tf.distribute.MirroredStrategy "
+        "over this host's GPUs (or train.cpu_devices logical CPUs without GPUs), each batch "
+        "split across them. Several hosts are not supported (Keras 3 fails under "
+        "MultiWorkerMirroredStrategy: keras-team/keras#20585).",
+        choices=("none", "mirrored"),
+    )
+    cpu_devices: int = setting(
+        0, "train.distribution 'mirrored' on a host without GPUs: logical CPU devices to "
+        "mirror over (0: one).", minimum=0,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

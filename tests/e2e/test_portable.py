@@ -3,7 +3,10 @@ local job service and a dlpipe worker pool, each its own process on loopback, st
 
 One run serves every assertion: blessed and pushed; each Beam-based component's bundles
 were processed in the pool's worker processes (none is the driver), and the workers ran the
-dlpipe wheel the driver staged (``--extra_package``), not the checkout.
+dlpipe wheel the driver staged (``--extra_package``), not the checkout. The same run trains
+under ``train.distribution: mirrored`` on 2 logical CPU devices (sharing one run keeps the
+suite's time down): that model is infra-validated (served over REST and gRPC), pushed and
+converted like any other.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def portable(tmp_path_factory):
     with local_cluster(root / "beam") as cluster:
         result, run_id, config = dlpipe_run(
             run_cli, root / "out", *cluster.overrides(), "train.train_steps=120",
-            "train.epochs=1", "edge.formats=[float32]", "infra_validate.num_examples=8")
+            "train.epochs=1", "train.distribution=mirrored", "train.cpu_devices=2",
+            "edge.formats=[float32]", "infra_validate.num_examples=8")
     # Read after the cluster stopped: each worker writes its record when it ends.
     driver = json.loads((config.pipeline_root / RUN_LOCK_FILE).read_text())["pid"]
     return result, run_id, config, cluster.worker_records(), driver
@@ -72,3 +76,15 @@ def test_beam_work_ran_in_worker_processes_on_the_staged_wheel(portable):
     assert any("models.tasks.transform" in r["modules"] for r in records)
     wheels = list((config.root / "beam" / "wheels").glob("*/dlpipe-*.whl"))
     assert len(wheels) == 1, wheels
+
+
+def test_mirrored_trainer_on_two_cpu_devices_serves_and_converts(portable):
+    result, run_id, config, _, _ = portable
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (config.pipeline_root / "_runs" / run_id / "pipeline.log").read_text()
+    assert "Training under MirroredStrategy: 2 replicas (/job:localhost/replica:0/task:0/" \
+           "device:CPU:0, /job:localhost/replica:0/task:0/device:CPU:1)" in log
+    states = node_states(config, run_id)
+    assert states["Trainer"] == [COMPLETE] and states["InfraValidator"] == [COMPLETE]
+    edge = json.loads((config.edge_root / "digits" / "1" / "metadata.json").read_text())
+    assert edge["formats"]["float32"]["blessed"], edge["formats"]["float32"]
