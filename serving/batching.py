@@ -286,12 +286,62 @@ class BatchScheduler:
             for t in batch:
                 t.error = (Code.INTERNAL, f"Internal error: {e}")
         finally:
+            loops: dict[Any, list[_Task]] = {}
             for t in batch:
                 t.inputs = {}  # the request's arrays are not needed any more
+                if isinstance(t.callback, AsyncioWaker):
+                    loops.setdefault(t.callback.loop, []).append(t)
+                    continue
                 try:
                     t.finish()
                 except Exception:  # a waiter's callback must not stop the batch thread
                     log.exception("Batch completion callback failed")
+            for loop, tasks in loops.items():  # one wake-up per event loop and batch
+                try:
+                    loop.call_soon_threadsafe(AsyncioWaker.wake_all, tasks)
+                except RuntimeError:  # the loop was closed (server stopping)
+                    pass
+
+
+class AsyncioWaker:
+    """A task callback that resolves an asyncio future on its event loop. The batch thread
+    wakes each loop once per batch, for all of its tasks."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.future = loop.create_future()
+
+    def __call__(self, task: _Task) -> None:  # on a batch thread
+        self.loop.call_soon_threadsafe(AsyncioWaker.wake_all, [task])
+
+    @staticmethod
+    def wake_all(tasks: list[_Task]) -> None:  # on the loop
+        for task in tasks:
+            future = task.callback.future
+            if not future.done():
+                future.set_result(task)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Waits for the task (on its loop); False when ``timeout`` seconds passed first.
+        One timer per wait (``asyncio.wait_for`` costs three objects and two callbacks)."""
+        if timeout is None:
+            await self.future
+            return True
+        timer = self.loop.call_later(max(0.0, timeout), _expire, self.future)
+        try:
+            return await self.future is not _EXPIRED
+        finally:
+            timer.cancel()
+
+
+_EXPIRED = object()
+
+
+def _expire(future: Any) -> None:
+    if not future.done():
+        future.set_result(_EXPIRED)
 
 
 def outcome(task: _Task) -> dict[str, np.ndarray]:

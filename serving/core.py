@@ -63,12 +63,18 @@ class CoreOptions:
       batching: Server-side batching parameters, or None for no batching.
       warmup: Run warm-up requests (the SavedModel's warm-up file, else one synthetic
         request per signature) before a version becomes AVAILABLE.
+      intra_op_threads: Threads the backend uses inside one operation (0: its default).
+      publish_barrier: Called with (model, version, files snapshot) after a version has
+        loaded and warmed up, before it becomes AVAILABLE (worker pools wait there for
+        each other).
     """
 
     backend: str = "tensorflow"
     poll_seconds: float = 1.0
     batching: BatchingOptions | None = None
     warmup: bool = True
+    intra_op_threads: int = 0
+    publish_barrier: Callable[[str, int, tuple], None] | None = None
 
 
 _TF_API = {PREDICT_METHOD: "Predict", CLASSIFY_METHOD: "Classify", REGRESS_METHOD: "Regress"}
@@ -392,10 +398,13 @@ class ServerCore:
         log.info("Loading servable: {name: %s version: %d} from %s", name, version, path)
         started = time.monotonic()
         try:
-            servable = load_servable(path, self.options.backend)
+            servable = load_servable(path, self.options.backend,
+                                     intra_op_threads=self.options.intra_op_threads)
             loaded = LoadedVersion(name, version, servable, self.options.batching, self.metrics)
             if self.options.warmup:
                 self._warmup(loaded, path)
+            if self.options.publish_barrier is not None:
+                self.options.publish_barrier(name, version, snapshot)
         except Exception as e:  # any load failure is reported, never raised to the poller
             err = e if isinstance(e, ServingError) else ServingError(Code.UNKNOWN, str(e))
             log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, err)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
 from serving import deadlines, tensors
 from serving.backends.base import DEFAULT_SIGNATURE
-from serving.batching import outcome
+from serving.batching import AsyncioWaker, outcome
 from serving.errors import Code, ServingError
 from serving.service import ModelService
 
@@ -133,13 +134,9 @@ class _Api:
                 if not loaded.batching:
                     return None
                 task, scheduler = self._enqueue(loaded, request)
-                future = task.callback.future
-                try:
-                    await asyncio.wait_for(future, None if timeout is None
-                                           else max(0.0, timeout))
-                except asyncio.TimeoutError:
+                if not await task.callback.wait(timeout):
                     scheduler.cancel(task)
-                    raise deadlines.exceeded("waiting for the batch to run") from None
+                    raise deadlines.exceeded("waiting for the batch to run")
                 signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
                 outputs = outcome(task)
                 output_filter = list(request.output_filter)
@@ -164,24 +161,7 @@ class _Api:
         deadlines.check("waiting to run the model")
         loaded.check_batched(sig, inputs, list(request.output_filter))
         scheduler = loaded.scheduler(sig.name)
-        return scheduler.enqueue(inputs, _Waker(asyncio.get_running_loop())), scheduler
-
-
-class _Waker:
-    """A batch task's callback: resolves an asyncio future on its loop."""
-
-    __slots__ = ("loop", "future")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.future = loop.create_future()
-
-    def __call__(self, task: Any) -> None:  # on a batch thread
-        self.loop.call_soon_threadsafe(self._set, task)
-
-    def _set(self, task: Any) -> None:
-        if not self.future.done():
-            self.future.set_result(task)
+        return scheduler.enqueue(inputs, AsyncioWaker(asyncio.get_running_loop())), scheduler
 
 
 def _spec_name(request: Any) -> str:
@@ -292,10 +272,24 @@ class GrpcServer:
             raise OSError(f"Cannot bind the gRPC server to {self._address}")
 
     def start(self) -> None:
+        """Starts serving; returns once the port accepts connections."""
         self._loop.run_until_complete(self._server.start())
         self._thread = threading.Thread(target=self._loop.run_forever, name="grpc-loop",
                                         daemon=True)
         self._thread.start()
+        # grpc.aio opens its listener from the running loop: wait for it, so that a
+        # client told "ready" is not refused.
+        host = self._address.rsplit(":", 1)[0].strip("[]")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection((host, self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def stop(self, grace: float = 10.0) -> None:
         """Rejects new calls and waits up to ``grace`` s for running ones."""

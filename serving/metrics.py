@@ -63,6 +63,7 @@ class ServerMetrics:
 
     def __init__(self, multiprocess_dir: Path | None = None) -> None:
         self.multiprocess_dir = multiprocess_dir
+        self._series: dict[tuple, tuple] = {}
         # In multiprocess mode the values live in files; the registry only reads them.
         self.registry = CollectorRegistry(auto_describe=True)
         registry = None if multiprocess_dir else self.registry
@@ -126,15 +127,27 @@ class ServerMetrics:
         self, model: str, version: str, api: str, protocol: str, code: str, seconds: float
     ) -> None:
         """Records one answered request."""
-        self.tf_request_count.labels(model, code).inc()
-        self.requests.labels(model, version, api, protocol).inc()
-        if code != "OK":
-            self.errors.labels(model, version, api, protocol, code).inc()
-        self.latency.labels(model, version, api, protocol).observe(seconds)
-        tf_api = TF_API_NAMES.get(api)
-        if tf_api is not None:
-            self.tf_request_latency.labels(model, tf_api, ENTRYPOINTS[protocol]).observe(
-                seconds * 1e6)
+        key = (model, version, api, protocol, code)
+        series = self._series.get(key)
+        if series is None:  # label lookups once per label set (their number is bounded)
+            tf_api = TF_API_NAMES.get(api)
+            series = self._series[key] = (
+                self.tf_request_count.labels(model, code),
+                self.requests.labels(model, version, api, protocol),
+                self.errors.labels(model, version, api, protocol, code) if code != "OK"
+                else None,
+                self.latency.labels(model, version, api, protocol),
+                self.tf_request_latency.labels(model, tf_api, ENTRYPOINTS[protocol])
+                if tf_api is not None else None,
+            )
+        count, requests, errors, latency, tf_latency = series
+        count.inc()
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
+        if tf_latency is not None:
+            tf_latency.observe(seconds * 1e6)
 
     def observe_runtime(self, model: str, api: str, runtime: str, seconds: float) -> None:
         """Records one model run (``api``: TF Serving's name, e.g. ``Predict``)."""

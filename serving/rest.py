@@ -31,7 +31,7 @@ import urllib.parse
 from typing import Any
 
 from serving import deadlines, json_codec
-from serving.batching import outcome
+from serving.batching import AsyncioWaker, outcome
 from serving.errors import Code, ServingError, http_status, invalid_argument
 from serving.http import HttpServer, Request, Response
 from serving.metrics import CONTENT_TYPE
@@ -185,20 +185,13 @@ class RestApi:
         signature, inputs, fmt = prepared
         scheduler = loaded.scheduler(signature.name)
         loaded.check_batched(signature, inputs)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-
-        def wake(task: Any) -> None:  # on a batch thread
-            loop.call_soon_threadsafe(_resolve, future, task)
-
-        task = scheduler.enqueue(inputs, wake)
+        waker = AsyncioWaker(asyncio.get_running_loop())
+        task = scheduler.enqueue(inputs, waker)
         del inputs
         left = timeout - (time.perf_counter() - started)
-        try:
-            await asyncio.wait_for(future, max(0.0, left))
-        except asyncio.TimeoutError:
+        if not await waker.wait(left):
             scheduler.cancel(task)
-            raise self._timed_out() from None
+            raise self._timed_out()
         return json_codec.encode_predict(outcome(task), fmt)
 
     def _work(self, api: str, name: str, version: int | None, label: str | None,
@@ -224,11 +217,6 @@ class RestApi:
         if api == "classify":
             return service.rest_classify(loaded, body)
         return service.rest_regress(loaded, body)
-
-
-def _resolve(future: asyncio.Future, task: Any) -> None:
-    if not future.done():
-        future.set_result(task)
 
 
 def _log_request(request: Request, status: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import os as _os
 import signal
 import threading
 from pathlib import Path
@@ -21,7 +22,11 @@ from pathlib import Path
 from serving import config as config_lib
 from serving.config import BatchingOptions, ServedModel, ServingConfigError
 from serving.core import CoreOptions, ServerCore
-from serving.grpc_service import GrpcServer
+
+if _os.environ.get('SYNCGRPC'):
+    from serving.grpc_sync_tmp import GrpcServer
+else:
+    from serving.grpc_service import GrpcServer
 from serving.metrics import ServerMetrics
 from serving.rest import DEFAULT_TIMEOUT_MS, RestServer
 from serving.service import ModelService, served_models_from_config
@@ -61,6 +66,12 @@ class ServerOptions:
       grpc_default_timeout_ms: Deadline of gRPC calls whose client set none; 0: none.
       enable_reload_config_api: Serve gRPC HandleReloadConfigRequest (off by default).
       ssl_config_file: A text-format SSLConfig: TLS on both ports.
+      intra_op_threads: Threads a backend uses inside one operation (0: its default).
+      reuse_port: Bind both ports with SO_REUSEPORT (a worker of a pool).
+      worker_dir: The shared directory of a worker pool (:mod:`serving.workers`): metrics,
+        version barrier, config reloads. Empty: a server on its own.
+      worker_index: This worker's number in the pool (0: the ``dlpipe serve`` process).
+      num_workers: Workers in the pool.
     """
 
     grpc_port: int = 8500
@@ -84,6 +95,11 @@ class ServerOptions:
     grpc_default_timeout_ms: int = DEFAULT_GRPC_TIMEOUT_MS
     enable_reload_config_api: bool = False
     ssl_config_file: str = ""
+    intra_op_threads: int = 0
+    reuse_port: bool = False
+    worker_dir: str = ""
+    worker_index: int = 0
+    num_workers: int = 1
 
     def models(self) -> list[ServedModel]:
         """The model list from the config file or the single-model flags."""
@@ -113,19 +129,44 @@ class ModelServer:
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
-        self.metrics = ServerMetrics()
+        barrier = None
+        self._reloads = None
+        if options.worker_dir:
+            from serving import metrics as metrics_lib
+            from serving.workers import SharedReloads, VersionBarrier
+
+            shared = Path(options.worker_dir)
+            metrics_lib.use_multiprocess_dir(shared / "metrics")
+            self.metrics = ServerMetrics(multiprocess_dir=shared / "metrics")
+            barrier = VersionBarrier(shared / "versions", options.worker_index,
+                                     options.num_workers)
+            self._reloads = SharedReloads(shared, options.worker_index)
+        else:
+            self.metrics = ServerMetrics()
         self.core = ServerCore(
             CoreOptions(backend=options.backend, poll_seconds=options.poll_seconds,
-                        batching=options.batching, warmup=options.warmup),
+                        batching=options.batching, warmup=options.warmup,
+                        intra_op_threads=options.intra_op_threads, publish_barrier=barrier),
             self.metrics,
         )
-        self.service = ModelService(self.core, self.metrics)
+        self.service = ModelService(self.core, self.metrics, reload_models=self._reload_models)
+        self._stop_hooks: list = []
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
         self._stopped = threading.Event()
         self._done = threading.Event()
         self._config_thread: threading.Thread | None = None
         self._config_mtime = 0.0
+
+    def _reload_models(self, models: list[ServedModel]) -> None:
+        """HandleReloadConfigRequest: applied here, then passed to the other workers."""
+        self.core.set_models(models, keep_available=True)
+        if self._reloads is not None:
+            self._reloads.publish(models)
+
+    def add_stop_hook(self, hook) -> None:
+        """Runs ``hook(grace)`` alongside :meth:`stop` (e.g. stopping the other workers)."""
+        self._stop_hooks.append(hook)
 
     @property
     def grpc_port(self) -> int:
@@ -158,16 +199,24 @@ class ModelServer:
                                 max_message_bytes=opts.grpc_max_message_bytes,
                                 credentials=tls.grpc_credentials() if tls else None,
                                 default_timeout=grpc_timeout,
-                                enable_reload=opts.enable_reload_config_api)
+                                enable_reload=opts.enable_reload_config_api,
+                                reuse_port=opts.reuse_port)
         self._grpc.start()
         if opts.rest_port is not None:
             self._rest = RestServer(self.service, opts.rest_host or opts.host, opts.rest_port,
                                     threads=opts.rest_threads, max_body_bytes=opts.max_body_bytes,
                                     metrics_path=opts.metrics_path,
                                     timeout_ms=opts.rest_timeout_ms,
-                                    ssl_context=tls.ssl_context() if tls else None)
+                                    ssl_context=tls.ssl_context() if tls else None,
+                                    reuse_port=opts.reuse_port)
             self._rest.start()
         self.core.start_polling()
+        if self._reloads is not None:
+            threading.Thread(
+                target=self._reloads.watch,
+                args=(lambda models: self.core.set_models(models, keep_available=True),
+                      self._stopped),
+                name="reload-watch", daemon=True).start()
         if opts.model_config_file and opts.model_config_file_poll_wait_seconds > 0:
             self._config_thread = threading.Thread(
                 target=self._watch_config, name="config-poll", daemon=True)
@@ -194,7 +243,7 @@ class ModelServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        threads = []
+        threads = [threading.Thread(target=hook, args=(grace,)) for hook in self._stop_hooks]
         if self._rest is not None:
             threads.append(threading.Thread(target=self._rest.stop, args=(grace,)))
         if self._grpc is not None:

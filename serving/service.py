@@ -124,7 +124,7 @@ class ModelService:
         _model_spec(response.model_spec, request.model_spec.name or loaded.model,
                     loaded.version, signature_name)
         for k, v in outputs.items():
-            response.outputs[k].CopyFrom(tensors.make_tensor_proto(v))
+            tensors.fill_tensor_proto(response.outputs[k], v)
         return response
 
     def rest_predict(self, loaded: LoadedVersion, body: bytes) -> str:

@@ -85,6 +85,15 @@ def to_bytes(value: Any) -> bytes:
 
 def make_tensor_proto(value: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
     """Encodes an array-like as a TensorProto (numeric: ``tensor_content``)."""
+    proto = tensor_pb2.TensorProto()
+    fill_tensor_proto(proto, value, dtype)
+    return proto
+
+
+def fill_tensor_proto(proto: tensor_pb2.TensorProto, value: Any,
+                      dtype: int | None = None) -> None:
+    """Encodes an array-like into an empty TensorProto, e.g. a response's output map entry
+    (no intermediate message to copy)."""
     if dtype is not None and dtype != types_pb2.DT_STRING:
         array = np.asarray(value, dtype=numpy_dtype(dtype))
     else:
@@ -92,7 +101,7 @@ def make_tensor_proto(value: Any, dtype: int | None = None) -> tensor_pb2.Tensor
         if array.dtype.kind == "U":
             array = array.astype(object)
     dt = tf_dtype(array) if dtype is None else dtype
-    proto = tensor_pb2.TensorProto(dtype=dt)
+    proto.dtype = dt
     for d in array.shape:
         proto.tensor_shape.dim.add(size=d)
     if dt == types_pb2.DT_STRING:
@@ -102,7 +111,6 @@ def make_tensor_proto(value: Any, dtype: int | None = None) -> tensor_pb2.Tensor
     else:
         proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")) \
             .tobytes()
-    return proto
 
 
 MAX_RANK = 32

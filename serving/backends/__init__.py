@@ -32,8 +32,13 @@ def version_dir_is_complete(path: Path, backend: str = "tensorflow") -> bool:
     return any(path.glob("*.tflite"))
 
 
-def load_servable(path: Path, backend: str = "tensorflow") -> Servable:
-    """Loads one model version directory with the given backend."""
+def load_servable(path: Path, backend: str = "tensorflow", intra_op_threads: int = 0) -> Servable:
+    """Loads one model version directory with the given backend.
+
+    Args:
+      intra_op_threads: Threads inside one operation for ONNX Runtime and LiteRT (0: their
+        default; TensorFlow's is process-wide, set by ``dlpipe serve``).
+    """
     _check(backend)
     if backend == "tensorflow":
         from serving.backends.saved_model import SavedModelServable
@@ -42,7 +47,7 @@ def load_servable(path: Path, backend: str = "tensorflow") -> Servable:
     if backend == "onnx":
         from serving.backends.onnx import OnnxServable
 
-        return OnnxServable(path)
+        return OnnxServable(path, intra_op_threads=intra_op_threads)
     from serving.backends.tflite import TfliteServable
 
-    return TfliteServable(path)
+    return TfliteServable(path, num_threads=intra_op_threads or 1)

@@ -84,13 +84,16 @@ class OnnxServable(Servable):
 
     backend = "onnx"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, intra_op_threads: int = 0) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         model = self.path / "model.onnx"
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime's default
+        # Idle pool threads would spin on cores the request threads need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(model), sess_options=options, providers=["CPUExecutionProvider"]

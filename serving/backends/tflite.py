@@ -44,7 +44,7 @@ class TfliteServable(Servable):
 
     backend = "tflite"
 
-    def __init__(self, path: Path, num_interpreters: int = 2) -> None:
+    def __init__(self, path: Path, num_interpreters: int = 2, num_threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
@@ -52,7 +52,7 @@ class TfliteServable(Servable):
         self._pool: queue.Queue = queue.Queue()
         try:
             for _ in range(num_interpreters):
-                interp = Interpreter(model_path=str(self.model_file), num_threads=1)
+                interp = Interpreter(model_path=str(self.model_file), num_threads=num_threads)
                 interp.allocate_tensors()
                 self._pool.put(interp)
         except Exception as e:  # LiteRT raises ValueError/RuntimeError for bad files

@@ -72,7 +72,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--backend", choices=("tensorflow", "onnx", "tflite"), default="tensorflow",
       help="tensorflow: SavedModels; onnx / tflite: model.onnx / *.tflite version dirs "
            "from the edge export.")
+    a("--num_workers", type=int, default=0,
+      help="Serving processes sharing the two ports (SO_REUSEPORT), each with its own models "
+           "and batching; versions switch in all of them together. Default 0: one per core "
+           "this process may use. One process cannot use more than about one core (Python's "
+           "GIL).")
+    a("--tensorflow_intra_op_parallelism", type=int, default=0,
+      help="Threads inside one TensorFlow / ONNX Runtime / LiteRT operation, per worker "
+           "(0: the backend's default with one worker, cores / workers with several).")
+    a("--tensorflow_inter_op_parallelism", type=int, default=0,
+      help="TensorFlow operations run at once, per worker (0: as the intra-op default).")
     a("--log_level", default="INFO", help="Python log level (DEBUG, INFO, WARNING).")
+    # Set by dlpipe serve for the worker processes it starts (not for users).
+    a("--worker_index", type=int, default=0, help=argparse.SUPPRESS)
+    a("--worker_dir", default="", help=argparse.SUPPRESS)
 
 
 def options_from_args(args: argparse.Namespace):  # -> serving.server.ServerOptions
@@ -115,6 +128,49 @@ def options_from_args(args: argparse.Namespace):  # -> serving.server.ServerOpti
     )
 
 
+def _flag_list(args: argparse.Namespace, **override: object) -> list[str]:
+    """The flags that reproduce ``args`` (with ``override``), for a worker process."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    flags = []
+    for action in parser._actions:
+        if not action.option_strings:
+            continue
+        value = override.get(action.dest, getattr(args, action.dest, action.default))
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        flags.append(f"{action.option_strings[0]}={value}")
+    return flags
+
+
+def _thread_counts(args: argparse.Namespace, num_workers: int) -> tuple[int, int]:
+    """(intra-op, inter-op) threads per worker: the flags, else shares of the cores."""
+    from serving.workers import default_num_workers
+
+    intra, inter = args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
+    if num_workers > 1:
+        share = max(1, default_num_workers() // num_workers)
+        intra = intra or share
+        inter = inter or share
+    return intra, inter
+
+
+def _configure_tensorflow(intra: int, inter: int) -> None:
+    if not intra and not inter:
+        return
+    from pipeline.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+
+
 def main(args: argparse.Namespace) -> int:
     import logging
 
@@ -126,14 +182,53 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("dlpipe.serving.access").setLevel(logging.WARNING)
     if args.batching_parameters_file and not args.enable_batching:
         logging.warning("--batching_parameters_file is ignored without --enable_batching")
+    import os
+    import sys
+
+    from serving.workers import WorkerPool, default_num_workers, die_with_parent
+    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
+
+    num_workers = args.num_workers or default_num_workers()
+    if num_workers < 1:
+        raise DlpipeError(f"--num_workers must be >= 0. Received: {args.num_workers}")
+    pool = None
     try:
         options = options_from_args(args)
+        options.intra_op_threads, inter = _thread_counts(args, num_workers)
+        if args.backend == "tensorflow":
+            _configure_tensorflow(options.intra_op_threads, inter)
         from serving.server import ModelServer
 
-        server = ModelServer(options).start()
+        if args.worker_dir:  # a worker started by the first dlpipe serve process
+            die_with_parent()
+            options.reuse_port, options.worker_dir = True, args.worker_dir
+            options.worker_index, options.num_workers = args.worker_index, num_workers
+        elif num_workers > 1:
+            pool = WorkerPool(
+                num_workers,
+                lambda grpc_port, rest_port, index, directory: _flag_list(
+                    args, port=grpc_port, rest_api_port=rest_port, num_workers=num_workers,
+                    worker_index=index, worker_dir=directory),
+                options.host, options.rest_host or options.host, options.grpc_port,
+                options.rest_port)
+            options.grpc_port = pool.grpc_port
+            options.rest_port = pool.rest_port
+            options.reuse_port, options.worker_dir = True, str(pool.directory)
+            options.worker_index, options.num_workers = 0, num_workers
+            pool.start()
+        server = ModelServer(options)
+        if pool is not None:
+            server.add_stop_hook(pool.stop)
+        server.start()
+        if pool is not None:
+            pool.wait_ready()
     except ServingConfigError as e:
+        if pool is not None:
+            pool.stop(grace=0)
         raise DlpipeError(str(e)) from e
     except OSError as e:
+        if pool is not None:
+            pool.stop(grace=0)
         raise DlpipeError(f"Cannot start the server: {e}") from e
     # One machine-readable line, so scripts and tests can find the bound ports.
     tls = " (TLS)" if options.ssl_config_file else ""
@@ -141,5 +236,6 @@ def main(args: argparse.Namespace) -> int:
           f"{options.rest_host or options.host}:{server.rest_port or 'disabled'}{tls}",
           flush=True)
     server.serve_forever()
-    print("dlpipe serve: stopped", flush=True)
+    if not args.worker_dir:
+        print("dlpipe serve: stopped", flush=True)
     return 0
