@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -329,25 +330,29 @@ def run_pipeline(config: PipelineConfig, emit_line: Callable[[str], None] = prin
     check_writable(config.root, "output_root")
     check_writable(config.serving_root, "Serving root")
     check_evaluation(config)  # e.g. a GAN's scorer model, before any data is read
-    with RunLock(config.pipeline_root) as lock:
-        return _run_locked(config, emit_line, stop, lock)
-
-
-def _run_locked(config: PipelineConfig, emit_line: Callable[[str], None],
-                stop: threading.Event | None, lock: RunLock) -> RunOutcome:
     from pipeline.ingest import describe
-    from pipeline.metadata import connection_config, open_store
-    from pipeline.tasks import prepare, write_task
+    from pipeline.tasks import prepare
 
     _quiet_libraries()
-    stop = stop or threading.Event()
+    # The input check writes nothing under the pipeline root (bundled data goes to the data
+    # directory, whole files only): a config that cannot work leaves no trace there.
     emit_line(f"Checking input {describe(config)} ...")
     prepared = prepare(config)
     source, task = prepared.source, prepared.task
     span = source.span
     where = f"span {span}: {len(source.files)} files, " if span is not None else ""
     emit_line(f"  {where}{source.examples} examples; task {task.kind}: {describe_task(task)}")
+    with RunLock(config.pipeline_root) as lock:
+        return _run_locked(config, prepared, emit_line, stop, lock)
 
+
+def _run_locked(config: PipelineConfig, prepared: Any, emit_line: Callable[[str], None],
+                stop: threading.Event | None, lock: RunLock) -> RunOutcome:
+    from pipeline.metadata import connection_config, open_store
+    from pipeline.tasks import write_task
+
+    stop = stop or threading.Event()
+    source, task = prepared.source, prepared.task
     run_id = make_run_id()
     lock.set_run_id(run_id)
     if config.metadata_path.is_file() or config.metadata.store == "mysql":
@@ -395,4 +400,4 @@ def _run_locked(config: PipelineConfig, emit_line: Callable[[str], None],
         logging.getLogger(__name__).exception("Could not record the run state in MLMD")
     sys.stdout.flush()
     return RunOutcome(run_id, run_dir, log_path, source.examples, progress.components, error,
-                      span, task)
+                      source.span, task)
