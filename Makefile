@@ -8,7 +8,7 @@ PYTHON310 ?= $(shell (pyenv which python 2>/dev/null | grep -E '3\.10' ) || comm
 STAMP := $(VENV)/.dlpipe-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint lock bench clean
+.PHONY: setup run test lint lock lock-airflow bench clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,15 @@ lock:
 		$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9; }
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 		--extra dev pyproject.toml -o requirements.lock
+
+# The Airflow venv's lock (.ci/run builds .venv-airflow from it for the DAG test): the main
+# lock's pins as constraints, except the ones Airflow 2.10 cannot take (requirements-airflow.in).
+lock-airflow:
+	@test -x $(VENV)/bin/uv || { echo "error: run make lock or make setup first"; exit 1; }
+	grep -vE '^(werkzeug|rich|opentelemetry-[a-z-]+)==' requirements.lock > .airflow-constraints.txt
+	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+		requirements-airflow.in pyproject.toml -c .airflow-constraints.txt -o requirements-airflow.lock
+	rm -f .airflow-constraints.txt
 
 clean:
 	rm -rf $(VENV) runs

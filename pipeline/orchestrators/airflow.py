@@ -2,8 +2,9 @@
 
 The file embeds the resolved config and task (resolved against the data when the DAG is
 written) and builds the DAG from the same ``create_pipeline`` factory when Airflow imports
-it, so the Airflow workers need dlpipe installed (the project's Docker image, or ``pip
-install`` of the project with its lock). The schedule mirrors
+it, so the Airflow workers need dlpipe installed with Airflow beside it: a venv built from
+``requirements-airflow.lock`` (the main lock plus Airflow 2.10 core; tests/e2e/test_airflow.py
+runs the DAG with ``airflow dags test`` in one). The schedule mirrors
 ``dlpipe schedule``: ``catchup=False`` runs a missed interval once, ``max_active_runs=1``
 keeps one run at a time.
 """
@@ -54,9 +55,9 @@ def check_installed() -> None:
     """Raises DlpipeError unless Airflow can be imported here."""
     if importlib.util.find_spec("airflow") is None:
         raise DlpipeError(
-            "Airflow is not installed in this environment, so no DAG was written. Install "
-            "apache-airflow 2.x (tfx[airflow]) where the DAG will run; it cannot share this "
-            "venv's pins (see README, 'Exports')."
+            "Airflow is not installed in this environment, so no DAG was written. Export "
+            "from a venv built from requirements-airflow.lock (this lock plus Airflow 2.10; "
+            "see README, 'Exports'), where the DAG will run."
         )
 
 
