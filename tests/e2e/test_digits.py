@@ -190,6 +190,50 @@ def test_edge_files_pushed_beside_the_served_version(first):
     assert np.mean(np.array(predicted) == labels) >= 0.90
 
 
+def test_edge_config_keys_reach_the_edge_files(first, tmp_path):
+    """edge.author, edge.license and edge.rgb_input through the factory's EdgeExport node, run
+    by its executor on the first run's own model, blessing and examples (read from ML
+    Metadata): the metadata says who and under which license, the input is RGB."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.types import artifact_utils
+
+    from components.edge_export import tflite_metadata
+    from components.edge_export.artifacts import EdgeModels, EdgeReport
+    from components.edge_export.executor import Executor
+    from pipeline.pipeline import create_pipeline
+    from pipeline.summary import executions_by_node, metadata_store
+    from tests.edge.task_library import task_library_missing
+
+    _, run_id, config = first
+    edge_keys = load_config(overrides=[
+        f"output_root={config.root}", "edge.author=Digits Team <digits@example.com>",
+        "edge.license=Apache-2.0", "edge.rgb_input=true", "edge.formats=[float32]"])
+    node = {c.id: c for c in create_pipeline(edge_keys, run_task(config, run_id)).components}[
+        "EdgeExport"]
+    store = metadata_store(config)
+    [execution] = executions_by_node(store, run_id)["EdgeExport"]
+    inputs: dict[str, list] = {}
+    for event in store.get_events_by_execution_ids([execution.id]):
+        if event.type == metadata_store_pb2.Event.INPUT:
+            [artifact] = store.get_artifacts_by_id([event.artifact_id])
+            [kind] = store.get_artifact_types_by_id([artifact.type_id])
+            inputs.setdefault(event.path.steps[0].key, []).append(
+                artifact_utils.deserialize_artifact(kind, artifact))
+    outputs = {"edge_models": [EdgeModels()], "edge_report": [EdgeReport()]}
+    outputs["edge_models"][0].uri = str(tmp_path / "edge_models")
+    outputs["edge_report"][0].uri = str(tmp_path / "edge_report")
+    Executor().Do(inputs, outputs, dict(node.exec_properties))
+
+    model = tmp_path / "edge_models" / "model_float32.tflite"
+    interpreter = Interpreter(model_path=str(model))
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [1, 8, 8, 3]
+    if not task_library_missing():
+        general = tflite_metadata.read(model.read_bytes())["metadata"]
+        assert general["author"] == "Digits Team <digits@example.com>"
+        assert general["license"] == "Apache-2.0"
+
+
 def test_second_run_reuses_cache_and_pushes_nothing_new(cli, root, first):
     result, run_id, config = dlpipe_run(cli, root)
     assert result.returncode == 0, result.stdout + result.stderr
