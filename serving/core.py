@@ -64,9 +64,10 @@ class CoreOptions:
       warmup: Run warm-up requests (the SavedModel's warm-up file, else one synthetic
         request per signature) before a version becomes AVAILABLE.
       intra_op_threads: Threads the backend uses inside one operation (0: its default).
-      publish_barrier: Called with (model, version, files snapshot) after a version has
-        loaded and warmed up, before it becomes AVAILABLE (worker pools wait there for
-        each other).
+      publish_barrier: Called with (model, version, files snapshot, step) once a version
+        has loaded and warmed up (step ``loaded``, before requests go to it) and once
+        requests go to it (``serving``, before it is reported AVAILABLE); the workers of
+        a pool wait there for each other.
     """
 
     backend: str = "tensorflow"
@@ -74,7 +75,7 @@ class CoreOptions:
     batching: BatchingOptions | None = None
     warmup: bool = True
     intra_op_threads: int = 0
-    publish_barrier: Callable[[str, int, tuple], None] | None = None
+    publish_barrier: Callable[[str, int, tuple, str], None] | None = None
 
 
 _TF_API = {PREDICT_METHOD: "Predict", CLASSIFY_METHOD: "Classify", REGRESS_METHOD: "Regress"}
@@ -404,7 +405,7 @@ class ServerCore:
             if self.options.warmup:
                 self._warmup(loaded, path)
             if self.options.publish_barrier is not None:
-                self.options.publish_barrier(name, version, snapshot)
+                self.options.publish_barrier(name, version, snapshot, "loaded")
         except Exception as e:  # any load failure is reported, never raised to the poller
             err = e if isinstance(e, ServingError) else ServingError(Code.UNKNOWN, str(e))
             log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, err)
@@ -415,6 +416,8 @@ class ServerCore:
         available = dict(model.available)
         available[version] = loaded
         model.available = available
+        if self.options.publish_barrier is not None:
+            self.options.publish_barrier(name, version, snapshot, "serving")
         model.status[version] = VersionStatus(AVAILABLE)
         if self.metrics:
             self.metrics.version_state.labels(name, str(version)).set(1)

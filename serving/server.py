@@ -140,7 +140,7 @@ class ModelServer:
             self.metrics = ServerMetrics(multiprocess_dir=shared / "metrics")
             barrier = VersionBarrier(shared / "versions", options.worker_index,
                                      options.num_workers)
-            self._reloads = SharedReloads(shared, options.worker_index)
+            self._reloads = SharedReloads(shared, options.worker_index, options.num_workers)
         else:
             self.metrics = ServerMetrics()
         self.core = ServerCore(

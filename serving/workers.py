@@ -9,12 +9,12 @@ Each worker has its own models, batch schedulers, version policy and file system
 What keeps them one server to clients:
 
 * **Versions switch together.** A worker that has loaded and warmed a version waits (the
-  :class:`VersionBarrier`) until every worker has, before it makes the version AVAILABLE; so
-  once any worker reports a version AVAILABLE, every worker serves it (give or take the
-  few milliseconds the others take to notice). A worker waits at most ``BARRIER_TIMEOUT_S``.
+  :class:`VersionBarrier`) until every worker has, then serves it, and reports it
+  AVAILABLE only once every worker serves it: a client told AVAILABLE by any worker gets
+  the version from all of them. A worker waits at most ``BARRIER_TIMEOUT_S`` for the others.
 * **Config reloads reach every worker.** HandleReloadConfigRequest is applied by the worker
-  that received it (its answer says whether it was accepted) and written to a shared file
-  that the other workers apply within ``RELOAD_POLL_S``.
+  that received it (refused there, it is refused for all), then by every other worker
+  through a shared file, before it is answered.
 * **Metrics add up.** Every worker writes its metrics into a shared directory
   (prometheus_client's multiprocess mode); the metrics page sums them.
 * **One lifetime.** The workers die with the ``dlpipe serve`` process (``PR_SET_PDEATHSIG``),
@@ -42,7 +42,7 @@ from pathlib import Path
 log = logging.getLogger("dlpipe.serving.workers")
 
 BARRIER_TIMEOUT_S = 120.0
-RELOAD_POLL_S = 0.5
+RELOAD_POLL_S = 0.05
 START_TIMEOUT_S = 300.0
 _PR_SET_PDEATHSIG = 1
 
@@ -67,8 +67,11 @@ def die_with_parent() -> None:
 class VersionBarrier:
     """Holds a loaded version back until every worker has loaded the same files.
 
-    Each worker writes ``<dir>/<model>/<version>-<files digest>/<worker index>`` and waits
-    until all ``num_workers`` marks are there.
+    Two steps, each a mark per worker in ``<dir>/<model>/<version>-<files digest>/``:
+    ``loaded-<i>`` once worker ``i`` has loaded and warmed the version (then it starts
+    routing requests to it), ``serving-<i>`` once it routes them. A worker reports the
+    version AVAILABLE only when every worker serves it, so a client that was told
+    AVAILABLE by any worker gets the version from every worker.
     """
 
     def __init__(self, directory: Path, index: int, num_workers: int,
@@ -78,27 +81,40 @@ class VersionBarrier:
         self.num_workers = num_workers
         self.timeout = timeout
 
-    def __call__(self, model: str, version: int, snapshot: tuple) -> None:
+    def __call__(self, model: str, version: int, snapshot: tuple, step: str) -> None:
+        """Marks ``step`` (``loaded`` or ``serving``) done here and waits for the others."""
         digest = hashlib.sha1(repr(snapshot).encode()).hexdigest()[:16]
         where = self.directory / model / f"{version}-{digest}"
         where.mkdir(parents=True, exist_ok=True)
-        (where / str(self.index)).touch()
+        (where / f"{step}-{self.index}").touch()
         deadline = time.monotonic() + self.timeout
-        while len(os.listdir(where)) < self.num_workers:
+        while True:
+            done = sum(1 for name in os.listdir(where) if name.startswith(step + "-"))
+            if done >= self.num_workers:
+                return
             if time.monotonic() > deadline:
-                log.warning("Serving %s version %d without waiting for every worker: only %d "
-                            "of %d loaded it within %.0f s", model, version,
-                            len(os.listdir(where)), self.num_workers, self.timeout)
+                log.warning("%s version %d: only %d of %d workers reached '%s' within %.0f s; "
+                            "going on without the others", model, version, done,
+                            self.num_workers, step, self.timeout)
                 return
             time.sleep(0.002)
 
 
 class SharedReloads:
-    """Passes HandleReloadConfigRequest's model lists between workers through a file."""
+    """Passes HandleReloadConfigRequest's model lists to every worker.
 
-    def __init__(self, directory: Path, index: int) -> None:
-        self.path = Path(directory) / "reload.json"
+    The worker that received the request applies it, writes it to ``reload.json`` and
+    answers only once every other worker has applied it too (``ack-<i>`` files), so after
+    an OK answer every worker serves the new config.
+    """
+
+    def __init__(self, directory: Path, index: int, num_workers: int,
+                 timeout: float = 60.0) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / "reload.json"
         self.index = index
+        self.num_workers = num_workers
+        self.timeout = timeout
         self._seen = self._stamp()
 
     def _stamp(self) -> tuple:
@@ -108,17 +124,46 @@ class SharedReloads:
             return ()
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
+    def _write(self, path: Path, text: str) -> None:
+        tmp = path.with_name(f".{path.name}-{self.index}-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
     def publish(self, models: Sequence) -> None:
+        """Hands an applied model list to the other workers and waits until they applied it.
+
+        Raises:
+          ServingError: UNAVAILABLE when a worker did not apply it in time.
+        """
         import dataclasses
         import json
 
-        doc = {"from": self.index, "models": [
+        from serving.errors import Code, ServingError
+
+        generation = f"{time.time_ns()}-{self.index}"
+        doc = {"from": self.index, "generation": generation, "models": [
             {**dataclasses.asdict(m), "labels": dict(m.labels), "versions": list(m.versions)}
             for m in models]}
-        tmp = self.path.with_name(f".reload-{self.index}-{os.getpid()}")
-        tmp.write_text(json.dumps(doc))
-        os.replace(tmp, self.path)
+        self._write(self.path, json.dumps(doc))
         self._seen = self._stamp()
+        deadline = time.monotonic() + self.timeout
+        others = [i for i in range(self.num_workers) if i != self.index]
+        while True:
+            acks = {}
+            for i in others:
+                with contextlib.suppress(OSError):
+                    acks[i] = (self.directory / f"ack-{i}").read_text()
+            if all(acks.get(i, "").startswith(generation) for i in others):
+                failed = [acks[i][len(generation) + 1:] for i in others
+                          if acks[i] != generation]
+                if failed:
+                    raise ServingError(Code.INTERNAL, "Another serving worker could not "
+                                       f"apply the config: {failed[0]}")
+                return
+            if time.monotonic() > deadline:
+                raise ServingError(Code.UNAVAILABLE, "The config was applied by this worker "
+                                   "but not by every other worker in time")
+            time.sleep(0.005)
 
     def watch(self, apply: Callable[[list], None], stopped: threading.Event) -> None:
         """Applies the model lists other workers publish, until ``stopped``."""
@@ -133,14 +178,20 @@ class SharedReloads:
             self._seen = stamp
             try:
                 doc = json.loads(self.path.read_text())
-                if doc.get("from") == self.index:
-                    continue
-                models = [ServedModel(**{**m, "versions": tuple(m["versions"])})
-                          for m in doc["models"]]
-                apply(models)
+            except (OSError, ValueError) as e:
+                log.error("Cannot read a model config reload from another worker: %s", e)
+                continue
+            if doc.get("from") == self.index:
+                continue
+            ack = doc.get("generation", "")
+            try:
+                apply([ServedModel(**{**m, "versions": tuple(m["versions"])})
+                       for m in doc["models"]])
                 log.info("Applied a model config reload from worker %s", doc.get("from"))
             except Exception as e:  # a bad reload must not stop the worker
                 log.error("Cannot apply a model config reload from another worker: %s", e)
+                ack += f" {e}"
+            self._write(self.directory / f"ack-{self.index}", ack)
 
 
 def _reserve(host: str, port: int) -> socket.socket:
