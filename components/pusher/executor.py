@@ -13,6 +13,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher.push import push_saved_model
+from components.pusher.warmup import write_warmup_requests
 from serving.config import write_deployment
 
 REASON_KEY = "push_reason"
@@ -51,19 +52,22 @@ class Executor(tfx_pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise ValueError("dlpipe's Pusher only pushes to a filesystem destination.")
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        base_directory = Path(destination.filesystem.base_directory)
         result = push_saved_model(
             Path(self.GetModelPath(input_dict)),
-            Path(destination.filesystem.base_directory),
+            base_directory,
             model_id=model.uri,
             provenance={
                 "model_uri": model.uri,
                 "pipeline_run": self._context.pipeline_run_id if self._context else "",
             },
+            # TF Serving's warm-up records, replayed before the version becomes AVAILABLE.
+            prepare=lambda version_dir: write_warmup_requests(version_dir,
+                                                              model_name=base_directory.name),
         )
         logging.info("Pusher: %s (%s)", result.reason, result.path)
         # Keep the TF Serving deployment files (models.config naming this model, batching,
         # monitoring, docker-compose, run scripts) in the serving root; idempotent.
-        base_directory = Path(destination.filesystem.base_directory)
         write_deployment(base_directory.parent, [base_directory.name])
         if result.pushed:
             self._MarkPushed(

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from dlpipe.contract import version_dirs
@@ -59,7 +60,8 @@ def _locked(base_dir: Path):
 
 
 def push_saved_model(
-    model_dir: Path, base_dir: Path, model_id: str, provenance: dict
+    model_dir: Path, base_dir: Path, model_id: str, provenance: dict,
+    prepare: Callable[[Path], object] | None = None,
 ) -> PushResult:
     """Copies ``model_dir`` to the next integer version under ``base_dir``, atomically.
 
@@ -69,6 +71,8 @@ def push_saved_model(
       model_id: Identity of the model (its MLMD artifact URI); when the latest version
         came from the same model, nothing is pushed.
       provenance: Extra facts recorded in the version's ``assets.extra/dlpipe_push.json``.
+      prepare: Called with the copied version directory before it is published under
+        its final name (e.g. to add TF Serving's warm-up file).
 
     Returns:
       What happened: pushed or not, the version, its path, and why.
@@ -97,6 +101,8 @@ def push_saved_model(
         tmp = base_dir / f"{TMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
         try:
             shutil.copytree(model_dir, tmp)
+            if prepare is not None:
+                prepare(tmp)
             record = {
                 "model_id": model_id,
                 "version": version,
