@@ -77,7 +77,8 @@ def check_source(config: PipelineConfig) -> Source:
     if kind.bundled:
         WRITERS[kind.bundled](data_dir)
     if kind.reader == CSV:
-        return Source(profiles.profile_csv(data_dir, kind.pattern, kind.provides))
+        return Source(profiles.profile_csv(data_dir, kind.pattern, kind.provides,
+                                           config.root / INPUT_CHECKS_FILE))
     if kind.reader == IMAGE_FOLDER:
         return Source(profiles.profile_image_folder(data_dir, config.task.image,
                                                     config.task.label))

@@ -5,9 +5,9 @@ fails here, in one line) and summarized as a ``DataProfile`` (``models.tasks.spe
 with their types, counts and distinct values, image shapes and class names where the
 source declares them. The task is resolved against it (``models.tasks.spec.resolve``).
 
-TFRecord files are read once: a file already profiled is remembered by path, size and
-modification time (``INPUT_CHECKS_FILE`` under the output root) with its profile, so a
-re-run does not read it again.
+TFRecord and CSV files are read once: a file (a CSV input: its set of files) already
+profiled is remembered by path, size and modification time (``INPUT_CHECKS_FILE`` under the
+output root) with its profile, so a re-run does not read it again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dlpipe.files import atomic_path
 from models.tasks.spec import DISTINCT_CAP, FLOAT, INT, STRING, Column, DataProfile
 
 INPUT_CHECKS_FILE = "input_checks.json"
-"""Under the output root: TFRecord files already profiled, by path, size and mtime."""
+"""Under the output root: TFRecord and CSV files already profiled, by path, size and mtime."""
 _CACHE_VERSION = 2
 
 _KINDS = {"float_list": FLOAT, "int64_list": INT, "bytes_list": STRING}
@@ -181,13 +181,29 @@ def tfrecord_files(data_dir: Path, pattern: str) -> list[Path]:
     return files
 
 
-def profile_csv(data_dir: Path, pattern: str, provides: str) -> DataProfile:
-    """Checks the CSV files CsvExampleGen will read and profiles their columns."""
-    from components.csv_checks import check_csv
+def profile_csv(data_dir: Path, pattern: str, provides: str, cache: Path | None = None
+                ) -> DataProfile:
+    """Checks the CSV files CsvExampleGen will read and profiles their columns; files
+    already checked (the same paths, sizes and mtimes) are recalled from ``cache``."""
+    import dataclasses
 
+    from components.csv_checks import check_csv, csv_files
+
+    source = f"the CSV input {data_dir}"
+    stamp = [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns]
+             for p in csv_files(data_dir, pattern)]
+    checks = _load_cache(cache)
+    entry = checks.setdefault("csv", {}).get(f"{Path(data_dir).resolve()}:{pattern}")
+    if entry and entry["stamp"] == stamp:
+        columns = {name: Column(**{**c, "values": tuple(c["values"])})
+                   for name, c in entry["columns"].items()}
+        return DataProfile(source, entry["rows"], columns, kind=provides)
     summary = check_csv(data_dir, pattern=pattern)
-    return DataProfile(f"the CSV input {data_dir}", summary.rows, summary.columns,
-                       kind=provides)
+    checks["csv"][f"{Path(data_dir).resolve()}:{pattern}"] = {
+        "stamp": stamp, "rows": summary.rows,
+        "columns": {n: dataclasses.asdict(c) for n, c in summary.columns.items()}}
+    _save_cache(cache, checks)
+    return DataProfile(source, summary.rows, summary.columns, kind=provides)
 
 
 def profile_image_folder(root: Path, image_key: str, label_key: str) -> DataProfile:
