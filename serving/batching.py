@@ -11,6 +11,7 @@ no worker has taken yet is never run) and fails with DEADLINE_EXCEEDED (HTTP 504
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import threading
@@ -102,6 +103,7 @@ class BatchScheduler:
         self._forming = threading.Lock()  # one thread forms a batch at a time
         self._closed = False
         self._capacity = options.max_enqueued_batches * options.max_batch_size
+        self._loop_batchers: dict[Any, _LoopBatcher] = {}
         self._threads = [
             threading.Thread(target=self._worker, name=f"batch-{i}", daemon=True)
             for i in range(options.num_batch_threads)
@@ -182,12 +184,44 @@ class BatchScheduler:
         return outcome(task)
 
     def close(self) -> None:
-        """Stops the threads after the queued tasks have run."""
+        """Stops the threads after the queued tasks have run (those queued from event
+        loops run there, at their batch's time)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            loops = list(self._loop_batchers.values())
         for t in self._threads:
             t.join(timeout=30)
+        deadline = time.monotonic() + 30
+        for batcher in loops:
+            while batcher.pending() and batcher.loop.is_running() \
+                    and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+    def enqueue_on_loop(self, inputs: Mapping[str, np.ndarray]) -> _Task:
+        """Queues a request from the running event loop; its batch runs on that loop.
+
+        Batches of tasks queued from an event loop are formed and run on the loop itself
+        (the same rules: ``max_batch_size``, ``batch_timeout_micros`` from the oldest
+        task, padding to ``allowed_batch_sizes``): no thread hand-off per request or per
+        batch, which under the GIL costs more than the batch's own Python work. The model
+        call releases the GIL while it computes. Await the task with :func:`wait_task`;
+        the queue limit counts every queued task, from threads and loops alike.
+
+        Raises:
+          ServingError: as :meth:`enqueue`.
+        """
+        loop = asyncio.get_running_loop()
+        batcher = self._loop_batchers.get(loop)
+        if batcher is None:
+            with self._cond:
+                batcher = self._loop_batchers.setdefault(loop, _LoopBatcher(self, loop))
+        return batcher.submit(inputs)
+
+    def cancel_on_loop(self, task: _Task) -> bool:
+        """:meth:`cancel` for a task queued by :meth:`enqueue_on_loop` (on that loop)."""
+        batcher = self._loop_batchers.get(asyncio.get_running_loop())
+        return batcher is not None and batcher.cancel(task)
 
     def _take_batch(self) -> list[_Task] | None:
         max_size = self._options.max_batch_size
@@ -286,54 +320,134 @@ class BatchScheduler:
             for t in batch:
                 t.error = (Code.INTERNAL, f"Internal error: {e}")
         finally:
-            loops: dict[Any, list[_Task]] = {}
             for t in batch:
                 t.inputs = {}  # the request's arrays are not needed any more
-                if isinstance(t.callback, AsyncioWaker):
-                    loops.setdefault(t.callback.loop, []).append(t)
-                    continue
                 try:
                     t.finish()
                 except Exception:  # a waiter's callback must not stop the batch thread
                     log.exception("Batch completion callback failed")
-            for loop, tasks in loops.items():  # one wake-up per event loop and batch
-                try:
-                    loop.call_soon_threadsafe(AsyncioWaker.wake_all, tasks)
-                except RuntimeError:  # the loop was closed (server stopping)
-                    pass
 
 
-class AsyncioWaker:
-    """A task callback that resolves an asyncio future on its event loop. The batch thread
-    wakes each loop once per batch, for all of its tasks."""
+class _LoopWaiter:
+    """A loop task's callback: resolves its future (called on the loop that runs the batch)."""
 
-    __slots__ = ("loop", "future")
+    __slots__ = ("future",)
 
     def __init__(self, loop: Any) -> None:
-        self.loop = loop
         self.future = loop.create_future()
 
-    def __call__(self, task: _Task) -> None:  # on a batch thread
-        self.loop.call_soon_threadsafe(AsyncioWaker.wake_all, [task])
+    def __call__(self, task: _Task) -> None:
+        if not self.future.done():
+            self.future.set_result(task)
 
-    @staticmethod
-    def wake_all(tasks: list[_Task]) -> None:  # on the loop
-        for task in tasks:
-            future = task.callback.future
-            if not future.done():
-                future.set_result(task)
 
-    async def wait(self, timeout: float | None) -> bool:
-        """Waits for the task (on its loop); False when ``timeout`` seconds passed first.
-        One timer per wait (``asyncio.wait_for`` costs three objects and two callbacks)."""
-        if timeout is None:
-            await self.future
-            return True
-        timer = self.loop.call_later(max(0.0, timeout), _expire, self.future)
+class _LoopBatcher:
+    """The tasks one event loop queued to a scheduler, batched and run on that loop."""
+
+    def __init__(self, scheduler: BatchScheduler, loop: Any) -> None:
+        self.scheduler = scheduler
+        self.loop = loop
+        self.queue: collections.deque[_Task] = collections.deque()
+        self.rows_by_key: dict[tuple, int] = collections.defaultdict(int)
+        self.handle: Any = None  # the scheduled flush
+        self.flush_now = False
+
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def submit(self, inputs: Mapping[str, np.ndarray]) -> _Task:
+        sched = self.scheduler
+        size, key = sched.check(inputs)
+        task = _Task(inputs, size, key, _LoopWaiter(self.loop))
+        with sched._cond:
+            if sched._closed:
+                raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
+            if sched._queued_rows + size > sched._capacity:
+                raise ServingError(
+                    Code.RESOURCE_EXHAUSTED,
+                    "The batch scheduling queue to which this task was submitted is full",
+                )
+            sched._queued_rows += size
+        self.queue.append(task)
+        rows = self.rows_by_key[key] = self.rows_by_key[key] + size
+        if rows >= sched._options.max_batch_size and not self.flush_now:
+            if self.handle is not None:
+                self.handle.cancel()
+            self.handle = self.loop.call_soon(self.flush)
+            self.flush_now = True
+        elif self.handle is None:
+            self._schedule()
+        return task
+
+    def _schedule(self) -> None:
+        if not self.queue:
+            return
+        head = self.queue[0]
+        options = self.scheduler._options
+        if self.rows_by_key[head.key] >= options.max_batch_size or self.scheduler._closed:
+            self.handle = self.loop.call_soon(self.flush)
+            self.flush_now = True
+        else:  # loop.time() is time.monotonic(), the tasks' clock
+            self.handle = self.loop.call_at(head.arrived + options.batch_timeout_micros / 1e6,
+                                            self.flush)
+            self.flush_now = False
+
+    def cancel(self, task: _Task) -> bool:
         try:
-            return await self.future is not _EXPIRED
+            self.queue.remove(task)
+        except ValueError:
+            return False
+        self.rows_by_key[task.key] -= task.size
+        with self.scheduler._cond:
+            self.scheduler._queued_rows -= task.size
+        if not self.queue and self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        return True
+
+    def flush(self) -> None:
+        """Runs the oldest task's batch (blocking the loop while the model runs)."""
+        self.handle = None
+        self.flush_now = False
+        if not self.queue:
+            return
+        max_size = self.scheduler._options.max_batch_size
+        first = self.queue[0]
+        batch, kept, total = [], collections.deque(), 0
+        while self.queue:
+            t = self.queue.popleft()
+            if t.key == first.key and total + t.size <= max_size:
+                batch.append(t)
+                total += t.size
+            else:
+                kept.append(t)
+                if t.key == first.key:
+                    break
+        kept.extend(self.queue)
+        self.queue = kept
+        self.rows_by_key[first.key] -= total
+        if not self.rows_by_key[first.key]:
+            del self.rows_by_key[first.key]
+        with self.scheduler._cond:
+            self.scheduler._queued_rows -= total
+        try:
+            self.scheduler._run_batch(batch)
         finally:
-            timer.cancel()
+            self._schedule()
+
+
+async def wait_task(task: _Task, timeout: float | None) -> bool:
+    """Waits on its loop for a task queued by :meth:`BatchScheduler.enqueue_on_loop`;
+    False when ``timeout`` seconds passed first (then cancel it)."""
+    future = task.callback.future
+    if timeout is None:
+        await future
+        return True
+    timer = asyncio.get_running_loop().call_later(max(0.0, timeout), _expire, future)
+    try:
+        return await future is not _EXPIRED
+    finally:
+        timer.cancel()
 
 
 _EXPIRED = object()

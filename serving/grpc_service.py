@@ -24,7 +24,7 @@ from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
 from serving import deadlines, tensors
 from serving.backends.base import DEFAULT_SIGNATURE
-from serving.batching import AsyncioWaker, outcome
+from serving.batching import outcome, wait_task
 from serving.errors import Code, ServingError
 from serving.service import ModelService
 
@@ -58,9 +58,9 @@ def _deserializer(message_class: Any) -> Callable[[bytes], Any]:
 class _Api:
     """Runs one API call: decode check, deadline, errors to status codes, metrics.
 
-    A batched Predict is decoded on the event loop and queued to its batch scheduler, which
-    wakes the loop when the batch has run (no thread is held while it waits); every other
-    call runs on the thread pool (``--grpc_max_threads``).
+    A batched Predict is decoded on the event loop and batched with the others the loop
+    received; the batch runs on the loop (no thread hand-off, no thread held while a call
+    waits); every other call runs on the thread pool (``--grpc_max_threads``).
     """
 
     def __init__(self, service: ModelService, default_timeout: float | None,
@@ -134,8 +134,8 @@ class _Api:
                 if not loaded.batching:
                     return None
                 task, scheduler = self._enqueue(loaded, request)
-                if not await task.callback.wait(timeout):
-                    scheduler.cancel(task)
+                if not await wait_task(task, timeout):
+                    scheduler.cancel_on_loop(task)
                     raise deadlines.exceeded("waiting for the batch to run")
                 signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
                 outputs = outcome(task)
@@ -161,7 +161,7 @@ class _Api:
         deadlines.check("waiting to run the model")
         loaded.check_batched(sig, inputs, list(request.output_filter))
         scheduler = loaded.scheduler(sig.name)
-        return scheduler.enqueue(inputs, AsyncioWaker(asyncio.get_running_loop())), scheduler
+        return scheduler.enqueue_on_loop(inputs), scheduler
 
 
 def _spec_name(request: Any) -> str:

@@ -8,8 +8,8 @@ Routes (case-insensitive, as in http_rest_api_util.cc):
 * ``GET  /monitoring/prometheus/metrics`` (path from the monitoring config)
 
 The HTTP server is :mod:`serving.http` on an event loop thread. A batched ``:predict`` with
-a small body (the common case) is decoded on the loop and queued to the batch scheduler,
-which wakes the loop when its batch has run, so it costs no thread hop; other requests
+a small body (the common case) is decoded on the loop and batched with the others the loop
+received, and the batch runs on the loop (no thread hand-off); other requests
 (large bodies, no batching, classify, regress, status, metadata) run on a thread pool
 (``--rest_api_num_threads``), never on the loop. Bodies over ``max_body_bytes`` are drained
 and answered ``413 {"error": ...}``. Every request has a deadline
@@ -31,7 +31,7 @@ import urllib.parse
 from typing import Any
 
 from serving import deadlines, json_codec
-from serving.batching import AsyncioWaker, outcome
+from serving.batching import outcome, wait_task
 from serving.errors import Code, ServingError, http_status, invalid_argument
 from serving.http import HttpServer, Request, Response
 from serving.metrics import CONTENT_TYPE
@@ -185,12 +185,11 @@ class RestApi:
         signature, inputs, fmt = prepared
         scheduler = loaded.scheduler(signature.name)
         loaded.check_batched(signature, inputs)
-        waker = AsyncioWaker(asyncio.get_running_loop())
-        task = scheduler.enqueue(inputs, waker)
+        task = scheduler.enqueue_on_loop(inputs)
         del inputs
         left = timeout - (time.perf_counter() - started)
-        if not await waker.wait(left):
-            scheduler.cancel(task)
+        if not await wait_task(task, left):
+            scheduler.cancel_on_loop(task)
             raise self._timed_out()
         return json_codec.encode_predict(outcome(task), fmt)
 

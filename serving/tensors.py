@@ -9,6 +9,8 @@ shorter value list is padded with its last value.
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,10 @@ _DTYPES: dict[int, tuple[Any, str, str]] = {
     types_pb2.DT_UINT64: (np.uint64, "uint64_val", "uint64"),
 }
 _NP_TO_DT = {np.dtype(v[0]): k for k, v in _DTYPES.items() if v[0] is not object}
+# Numeric dtypes whose tensor_content bytes are the native layout (little-endian hosts).
+_LITTLE_ENDIAN_DTYPES = {k: np.dtype(v[0]) for k, v in _DTYPES.items()
+                         if v[0] is not object and k != types_pb2.DT_HALF} \
+    if sys.byteorder == "little" else {}
 
 
 def dtype_name(dtype: int) -> str:
@@ -108,6 +114,8 @@ def fill_tensor_proto(proto: tensor_pb2.TensorProto, value: Any,
         proto.string_val.extend(to_bytes(v) for v in array.reshape(-1))
     elif dt == types_pb2.DT_HALF:
         proto.half_val.extend(array.astype(np.float16).view(np.uint16).reshape(-1).tolist())
+    elif _LITTLE_ENDIAN_DTYPES and array.dtype.byteorder != ">":  # already little-endian
+        proto.tensor_content = array.tobytes()
     else:
         proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")) \
             .tobytes()
@@ -160,6 +168,16 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     Raises:
       ServingError: INVALID_ARGUMENT for an unsupported dtype or inconsistent content.
     """
+    fast = _LITTLE_ENDIAN_DTYPES.get(proto.dtype)
+    content = proto.tensor_content
+    if fast is not None and content and not proto.tensor_shape.unknown_rank:
+        # The common case (numeric tensor_content, as every TF client sends): when the
+        # shape's element count matches the bytes sent, the shape is valid and bounded by
+        # the message, so the checks below can be skipped.
+        shape = tuple(d.size for d in proto.tensor_shape.dim)
+        if len(shape) <= MAX_RANK and min(shape, default=0) >= 0 and \
+                math.prod(shape) * fast.itemsize == len(content):
+            return np.frombuffer(content, dtype=fast).reshape(shape)
     shape, size = _checked_shape(proto)
     np_dtype, field, _ = _DTYPES.get(proto.dtype, (None, "", ""))
     if np_dtype is None:

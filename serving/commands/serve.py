@@ -7,8 +7,9 @@ A deployment script written for ``tensorflow_model_server`` runs unchanged with
 APIs bind to loopback unless ``--host`` / ``--rest_api_host`` say otherwise, and the
 Prometheus endpoint is on by default; ``--ssl_config_file`` secures REST as well as gRPC;
 HandleReloadConfigRequest answers only with ``--enable_reload_config_api``; gRPC calls
-without a client deadline get ``--grpc_default_timeout_in_ms``. docs/serving-security.md
-says how to expose the server beyond loopback.
+without a client deadline get ``--grpc_default_timeout_in_ms``; ``--num_workers`` serving
+processes (default one per core) share the ports (:mod:`serving.workers`).
+docs/serving-security.md says how to expose the server beyond loopback.
 """
 
 from __future__ import annotations
