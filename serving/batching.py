@@ -7,6 +7,12 @@ and split the outputs. ``max_enqueued_batches * max_batch_size`` queued rows is 
 limit: past it a request fails at once with RESOURCE_EXHAUSTED (HTTP 429), like TF Serving.
 A request waits for its batch no longer than its deadline: then it leaves the queue (a task
 no worker has taken yet is never run) and fails with DEADLINE_EXCEEDED (HTTP 504).
+
+Requests queued from an event loop (the REST and gRPC servers' batched predicts) are batched
+by the same rules on that loop and their batch runs there (:meth:`BatchScheduler.
+enqueue_on_loop`): under the GIL a hand-off to a batch thread and back costs more than the
+batch's own Python work. The loop's other requests wait while a batch runs, which suits
+models that answer a batch in milliseconds.
 """
 
 from __future__ import annotations
