@@ -57,8 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="Text-format MonitoringConfig (Prometheus path; enable: false turns it off).")
     a("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
       help="Warm each version up before serving it (default true).")
-    a("--rest_api_num_threads", type=int, default=16, help="Threads running REST requests.")
-    a("--grpc_max_threads", type=int, default=64, help="Threads running gRPC requests.")
+    a("--rest_api_num_threads", type=int, default=16,
+      help="Threads running REST requests, per worker (batched predicts run on the event "
+           "loop instead).")
+    a("--grpc_max_threads", type=int, default=64,
+      help="Threads running gRPC calls, per worker (batched predicts run on the event loop "
+           "instead).")
     a("--max_request_bytes", type=int, default=16 << 20,
       help="REST body size limit; larger bodies get 413 (default 16 MiB). Decoding a body "
            "costs time and memory in proportion to its size.")
