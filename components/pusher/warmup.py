@@ -36,9 +36,13 @@ def _request_logs(saved_model_dir: Path, model_name: str,
     from serving import tensors
     from serving.backends.base import example_inputs
     from serving.backends.saved_model import SavedModelServable
-    from serving.errors import ServingError
 
-    servable = SavedModelServable(saved_model_dir)
+    try:
+        servable = SavedModelServable(saved_model_dir)
+    except Exception as e:  # no warm-up file is better than a failed push
+        log.warning("No warm-up requests for %s: the SavedModel did not load here (%s)",
+                    saved_model_dir, e)
+        return []
     logs = []
     for name in sorted(servable.signatures):
         sig = servable.signatures[name]
@@ -63,7 +67,7 @@ def _request_logs(saved_model_dir: Path, model_name: str,
                     request.inputs[key].CopyFrom(tensors.make_tensor_proto(value))
             try:
                 servable.run(name, inputs)
-            except (ServingError, ValueError, TypeError) as e:
+            except Exception as e:  # any signature synthetic inputs do not suit is left out
                 log.info("No warm-up request for signature %s: synthetic inputs do not run "
                          "(%s)", name, e)
                 continue
