@@ -13,7 +13,9 @@ Limits (what a client cannot make the server do):
 * a body over ``max_body_bytes`` is drained (up to 4x the limit) and answered 413; past
   4x the connection is closed after the 413;
 * a body that has not arrived ``body_timeout`` seconds after its head: connection closed;
-* a connection idle for ``idle_timeout`` seconds between requests: closed.
+* a connection idle for ``idle_timeout`` seconds between requests: closed;
+* bytes sent ahead while a request is answered: read up to ``MAX_BUFFERED_BYTES``, then not
+  until the answer is written.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("dlpipe.serving.http")
 
 MAX_HEAD_BYTES = 64 << 10
+MAX_BUFFERED_BYTES = 1 << 20
+"""Bytes read ahead (pipelined requests) while a request is answered; then reading pauses."""
 _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
             403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
             413: "Payload Too Large", 429: "Too Many Requests", 431:
@@ -84,6 +88,7 @@ class _Connection(asyncio.Protocol):
         self.buf = bytearray()
         self.remote_ip = ""
         self.busy = False  # a request is being answered; later bytes wait in buf
+        self.paused = False  # reading paused: too many bytes wait in buf
         self.closing = False
         self.last_active = time.monotonic()
         self.body_deadline = 0.0
@@ -115,6 +120,10 @@ class _Connection(asyncio.Protocol):
         self.buf += data
         if not self.busy:
             self._process()
+        elif len(self.buf) > MAX_BUFFERED_BYTES and not self.paused:
+            # Pipelined requests wait while one is answered: stop reading until then.
+            self.transport.pause_reading()
+            self.paused = True
 
     # ----- parsing ---------------------------------------------------------------------
     def _process(self) -> None:
@@ -283,7 +292,11 @@ class _Connection(asyncio.Protocol):
         self.last_active = time.monotonic()
         if not keep_alive:
             self._close()
-        elif self.buf and not self.closing:
+            return
+        if self.paused and not self.closing:
+            self.paused = False
+            self.transport.resume_reading()
+        if self.buf and not self.closing:
             self._process()
 
     @staticmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 import pytest
 
@@ -142,3 +143,73 @@ def test_a_body_over_the_limit_is_drained_and_the_connection_kept(server) -> Non
     assert too_large[0] == 413
     assert f"exceeds the limit of {limit} bytes" in json.loads(too_large[2])["error"]
     assert after[0] == 200
+
+
+def test_a_client_sending_far_ahead_gets_every_answer(server) -> None:
+    """Twice the read-ahead bound of pipelined requests in one go: the server stops reading
+    past the bound and reads again after each answer, so none is lost or stuck (the pause
+    itself is checked below)."""
+    from serving.http import MAX_BUFFERED_BYTES
+
+    predict = PREDICT + b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY
+    count = 2 * MAX_BUFFERED_BYTES // len(predict) + 1
+    with _connect(server) as sock:
+        sock.settimeout(60)
+        sender = threading.Thread(target=sock.sendall, args=(predict * count,))
+        sender.start()
+        buf = bytearray()
+        answers = [_read_response(sock, buf)[0] for _ in range(count)]
+        sender.join(timeout=60)
+    assert answers == [200] * count
+
+
+def test_reading_pauses_while_a_request_is_answered_and_resumes_after() -> None:
+    """The protocol on a recording transport: past MAX_BUFFERED_BYTES sent ahead it asks
+    the transport to stop reading, and to read again once the answer is written."""
+    import asyncio
+
+    from serving.http import MAX_BUFFERED_BYTES, HttpServer, Response, _Connection
+
+    class Transport:  # stands for asyncio's socket transport
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+            self.written = b""
+
+        def get_extra_info(self, name: str):
+            return ("127.0.0.1", 1) if name == "peername" else None
+
+        def pause_reading(self) -> None:
+            self.calls.append("pause")
+
+        def resume_reading(self) -> None:
+            self.calls.append("resume")
+
+        def write(self, data: bytes) -> None:
+            self.written += data
+
+        def close(self) -> None:
+            self.calls.append("close")
+
+    async def main() -> Transport:
+        release = asyncio.Event()
+
+        async def handler(request):
+            await release.wait()
+            return Response(200, b"{}")
+
+        conn = _Connection(HttpServer(handler, max_body_bytes=1 << 20, body_timeout=30))
+        transport = Transport()
+        conn.connection_made(transport)
+        request = b"GET /v1/models/x HTTP/1.1\r\nHost: x\r\n\r\n"
+        conn.data_received(request)  # being answered: the handler waits
+        await asyncio.sleep(0)
+        conn.data_received(request * (MAX_BUFFERED_BYTES // len(request) + 1))
+        assert transport.calls == ["pause"]
+        release.set()
+        for _ in range(100):
+            await asyncio.sleep(0)
+        return transport
+
+    transport = asyncio.run(main())
+    assert transport.calls[:2] == ["pause", "resume"]
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
