@@ -194,6 +194,24 @@ class SharedReloads:
             self._write(self.directory / f"ack-{self.index}", ack)
 
 
+_DIR_PREFIX = "dlpipe-serve-"
+
+
+def _remove_stale_directories() -> None:
+    """Removes the shared directories of pools whose first process died without cleaning up
+    (killed with SIGKILL); the directory name carries that process's id."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        pid = path.name[len(_DIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive, another user's
+            pass
+
+
 def _reserve(host: str, port: int) -> socket.socket:
     """Binds ``host:port`` with SO_REUSEPORT (not listening) to hold the port number while
     the workers bind it; a port already in use by anyone is an error."""
@@ -223,16 +241,21 @@ class WorkerPool:
     def __init__(self, num_workers: int, worker_args: Callable[[int, int, int, Path], list[str]],
                  host: str, rest_host: str, grpc_port: int, rest_port: int | None) -> None:
         self.num_workers = num_workers
-        self.directory = Path(tempfile.mkdtemp(prefix="dlpipe-serve-"))
-        (self.directory / "metrics").mkdir()
-        (self.directory / "versions").mkdir()
         self._worker_args = worker_args
         self._reserved = [_reserve(host, grpc_port)]
         self.grpc_port = self._reserved[0].getsockname()[1]
         self.rest_port: int | None = None
         if rest_port is not None:
-            self._reserved.append(_reserve(rest_host, rest_port))
+            try:
+                self._reserved.append(_reserve(rest_host, rest_port))
+            except OSError:
+                self._reserved[0].close()
+                raise
             self.rest_port = self._reserved[1].getsockname()[1]
+        _remove_stale_directories()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
+        (self.directory / "metrics").mkdir()
+        (self.directory / "versions").mkdir()
         self._procs: dict[int, subprocess.Popen] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
