@@ -24,6 +24,7 @@ first run and on the re-run, and the targets:
 Usage: .venv/bin/python bench/scale.py [--sizes 10000,50000,200000]
          [--modes in_memory,multi_processing,portable] [--data mnist,wide]
          [--work-dir DIR (keeps the generated data between invocations)] [--json FILE]
+         [--resume (with --json: run only what it lacks)]
 Progress goes to stderr as it happens; the tables go to stdout at the end.
 """
 
@@ -228,9 +229,14 @@ def bench_one(work: Path, data: str, n: int, mode: str) -> dict:
             cluster = stack.enter_context(local_cluster(work / "cluster" / f"{data}-{n}"))
             extra = _pool_pids(cluster)
         log(f"{data} x {n}, {mode}: cold run")
-        first = run(root, [*overrides, *mode_overrides(mode, cluster)], extra)
-        log(f"  {first['wall']:.0f} s; re-run with nothing changed")
-        again = run(root, [*overrides, *mode_overrides(mode, cluster)], extra)
+        try:
+            first = run(root, [*overrides, *mode_overrides(mode, cluster)], extra)
+            log(f"  {first['wall']:.0f} s; re-run with nothing changed")
+            again = run(root, [*overrides, *mode_overrides(mode, cluster)], extra)
+        except RuntimeError as e:  # reported in the table; the other runs go on
+            log(f"  {e}")
+            return {"data": data, "examples": n, "mode": mode,
+                    "error": str(e).splitlines()[-1]}
     return {"data": data, "examples": n, "mode": mode, "cold": first,
             "rerun_input_check": again["input_check"], "rerun_wall": again["wall"]}
 
@@ -274,6 +280,9 @@ def report(results: list[dict]) -> list[str]:
         out.append(f"{'examples':>9} {'mode':<17} {'component':<14} {'seconds':>8} "
                    f"{'examples/s':>11} {'peak RSS MB':>12}")
         for r in rows:
+            if "error" in r:
+                out.append(f"{r['examples']:>9} {r['mode']:<17} failed: {r['error']}")
+                continue
             for name in COMPONENTS:
                 if name not in r["cold"]["seconds"]:
                     continue
@@ -291,6 +300,7 @@ def report(results: list[dict]) -> list[str]:
 
 def targets(rows: list[dict]) -> list[str]:
     lines = []
+    rows = [r for r in rows if "error" not in r]
     sizes = sorted({r["examples"] for r in rows})
     if len(sizes) < 2:
         return lines
@@ -333,6 +343,8 @@ def main() -> None:
     parser.add_argument("--data", default="mnist,wide")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/dlpipe-bench-scale"))
     parser.add_argument("--json", type=Path, help="Also write every measurement here.")
+    parser.add_argument("--resume", action="store_true",
+                        help="With --json: keep its measurements, run only the missing ones.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     modes, datasets = args.modes.split(","), args.data.split(",")
@@ -340,10 +352,15 @@ def main() -> None:
               f"Python {platform.python_version()}; date: {time.strftime('%Y-%m-%d %H:%M %Z')}"
               f"; load average at start: {os.getloadavg()[0]:.1f}")
     log(header)
-    results = []
+    results = (json.loads(args.json.read_text())
+               if args.resume and args.json and args.json.is_file() else [])
+    done = {(r["data"], r["examples"], r["mode"]) for r in results if "error" not in r}
+    results = [r for r in results if "error" not in r]
     for data in datasets:
         for n in sizes:
             for mode in modes:
+                if (data, n, mode) in done:
+                    continue
                 results.append(bench_one(args.work_dir, data, n, mode))
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1))

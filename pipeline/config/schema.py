@@ -292,6 +292,13 @@ class BeamConfig:
         "", "PortableRunner (and Flink/Spark): the job service, host:port, e.g. "
         "'localhost:8099'."
     )
+    job_server_timeout: int = setting(
+        86400,
+        "PortableRunner (and Flink/Spark): seconds the driver follows a job's state and "
+        "messages on the job service. Beam's own default, 60, ends any Beam job that runs "
+        "longer than a minute with DEADLINE_EXCEEDED.",
+        minimum=1,
+    )
     project: str = setting("", "DataflowRunner: Google Cloud project id.")
     region: str = setting("", "DataflowRunner: region, e.g. 'europe-west1'.")
     temp_location: str = setting(
@@ -466,6 +473,8 @@ class PipelineConfig:
                     args.append(f"--{flag}={getattr(beam, flag)}")
             if beam.environment_config or beam.environment_type == "PROCESS":
                 args.append(f"--environment_config={paths.environment_config(beam)}")
+            if beam.runner != "DataflowRunner":  # the portable runners (Flink, Spark too)
+                args.append(f"--job_server_timeout={beam.job_server_timeout}")
         return [*args, *beam.extra_args]
 
     def to_dict(self) -> dict:

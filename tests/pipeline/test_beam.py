@@ -23,7 +23,9 @@ def test_portable_runner_arguments():
                                     "beam.environment_config=localhost:50000"])
     assert config.beam_args() == [
         "--runner=PortableRunner", "--job_endpoint=localhost:8099",
-        "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
+        "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
+        # Beam's default (60 s) ends every job longer than a minute (bench/scale.py)
+        "--job_server_timeout=86400"]
     assert stages_wheel(config.beam)
 
 
@@ -32,13 +34,13 @@ def test_process_environment_defaults_to_the_boot_command_beside_this_python():
     from pathlib import Path
 
     config = load_config(overrides=[*PORTABLE, "beam.environment_type=PROCESS"])
-    flag = config.beam_args()[-1]
+    flag = config.beam_args()[-2]
     assert flag.startswith("--environment_config=")
     command = json.loads(flag.split("=", 1)[1])["command"]
     assert command == str(Path(sys.executable).parent / "dlpipe-beam-boot")
     given = load_config(overrides=[*PORTABLE, "beam.environment_type=PROCESS",
                                    "beam.environment_config=/opt/venv/bin/dlpipe-beam-boot"])
-    assert json.loads(given.beam_args()[-1].split("=", 1)[1]) == {
+    assert json.loads(given.beam_args()[-2].split("=", 1)[1]) == {
         "command": "/opt/venv/bin/dlpipe-beam-boot"}
 
 
