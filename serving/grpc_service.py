@@ -307,3 +307,5 @@ class GrpcServer:
             self._thread.join(timeout=10)
         self._server = None
         self._executor.shutdown(wait=False)
+        if not self._loop.is_running():
+            self._loop.close()

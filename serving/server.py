@@ -101,6 +101,27 @@ class ServerOptions:
     worker_index: int = 0
     num_workers: int = 1
 
+    def validate(self) -> tuple:
+        """Checks the options and reads the files they name, as :meth:`ModelServer.start`
+        does first (``dlpipe serve`` calls it before starting worker processes).
+
+        Returns:
+          The TLS config (or None) and the model list.
+
+        Raises:
+          ServingConfigError: A bad value or file, with what was received.
+        """
+        for name in ("rest_timeout_ms", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                raise ServingConfigError(
+                    f"{name} must be > 0. Received: {name}={getattr(self, name)!r}")
+        tls = None
+        if self.ssl_config_file:
+            from serving.tls import read_ssl_config
+
+            tls = read_ssl_config(Path(self.ssl_config_file))
+        return tls, self.models()
+
     def models(self) -> list[ServedModel]:
         """The model list from the config file or the single-model flags."""
         if self.model_config_file:
@@ -179,16 +200,7 @@ class ModelServer:
     def start(self) -> ModelServer:
         """Loads the models (blocking until the first scan is done), then opens the ports."""
         opts = self.options
-        for name in ("rest_timeout_ms", "max_body_bytes"):
-            if getattr(opts, name) <= 0:
-                raise ServingConfigError(
-                    f"{name} must be > 0. Received: {name}={getattr(opts, name)!r}")
-        tls = None
-        if opts.ssl_config_file:
-            from serving.tls import read_ssl_config
-
-            tls = read_ssl_config(Path(opts.ssl_config_file))
-        models = opts.models()
+        tls, models = opts.validate()
         if opts.model_config_file:
             self._config_mtime = os.stat(opts.model_config_file).st_mtime
         self.core.set_models(models)

@@ -214,6 +214,7 @@ def main(args: argparse.Namespace) -> int:
             options.reuse_port, options.worker_dir = True, args.worker_dir
             options.worker_index, options.num_workers = args.worker_index, num_workers
         elif num_workers > 1:
+            options.validate()  # config errors before any worker starts
             pool = WorkerPool(
                 num_workers,
                 lambda grpc_port, rest_port, index, directory: _flag_list(

@@ -179,3 +179,18 @@ def test_a_worker_holds_a_new_version_back_until_the_others_have_it(tmp_path: Pa
     finally:
         for core in cores:
             core.stop()
+
+
+def test_a_bad_option_is_refused_before_any_worker_starts(tmp_path: Path, exports) -> None:
+    base = tmp_path / "digits"
+    publish_version(base, 1, exports["digits_a"])
+    proc = subprocess.run(
+        [str(DLPIPE), "serve", f"--port={free_port()}", f"--rest_api_port={free_port()}",
+         "--model_name=digits", f"--model_base_path={base}", "--num_workers=2",
+         "--rest_api_timeout_in_ms=0"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "rest_timeout_ms must be > 0. Received: rest_timeout_ms=0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "worker" not in proc.stderr.lower(), proc.stderr  # refused once, by the parent
