@@ -54,10 +54,12 @@ def test_beam_runner_arguments_parse_as_beam_options():
                                    "beam.sdk_container_image=reg/dlpipe:1"])
     assert spark.beam_args() == ["--runner=SparkRunner", "--spark_master_url=spark://h:7077",
                                  "--environment_type=DOCKER",
-                                 "--sdk_container_image=reg/dlpipe:1"]
+                                 "--sdk_container_image=reg/dlpipe:1",
+                                 "--job_server_timeout=86400"]
     options = PipelineOptions(spark.beam_args())
     assert options.view_as(StandardOptions).runner == "SparkRunner"
     assert options.get_all_options()["spark_master_url"] == "spark://h:7077"
+    assert options.get_all_options()["job_server_timeout"] == 86400
     dataflow = load_config(overrides=["beam.runner=DataflowRunner", "beam.project=p",
                                       "beam.region=europe-west1", "beam.temp_location=gs://b/t"])
     all_options = PipelineOptions(dataflow.beam_args()).get_all_options()
