@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from models.tasks.spec import Task
+from models.tasks.spec import RECALL, Task
 from pipeline.beam.options import pipeline_args
 from pipeline.config import PipelineConfig
 from pipeline.evaluation import create_evaluator
@@ -46,7 +46,11 @@ def tune_objective(config: PipelineConfig, task: Task) -> str:
     """The Keras metric the Tuner optimizes (``tune.objective``, or the kind's default)."""
     if config.tune.objective:
         return config.tune.objective
-    return "val_mean_absolute_error" if task.is_regression else "val_sparse_categorical_accuracy"
+    if task.is_regression:
+        return "val_mean_absolute_error"
+    if task.is_retrieval:
+        return f"val_{RECALL}"
+    return "val_sparse_categorical_accuracy"
 
 
 def create_pipeline(config: PipelineConfig, task: Task,

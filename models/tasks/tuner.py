@@ -16,6 +16,17 @@ from models import training
 from models.tasks.spec import Task
 from models.tasks.trainer import datasets
 
+# Keras metric names (after the ``val_`` prefix) that are errors: lower is better.
+_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "msle", "crossentropy",
+                    "hinge", "divergence")
+
+
+def objective_direction(objective: str) -> str:
+    """``"min"`` for a loss or error metric (``val_loss``, ``val_mean_absolute_error``),
+    ``"max"`` for any other (accuracy, AUC, recall)."""
+    name = objective.removeprefix("val_").lower()
+    return "min" if name.endswith(_LOWER_IS_BETTER) else "max"
+
 
 def tuner_fn(fn_args: Any) -> Any:
     """TFX Tuner entry point: a seeded KerasTuner random search over the config's space.
@@ -49,7 +60,7 @@ def tuner_fn(fn_args: Any) -> Any:
         training.compile_model(model, task, learning_rate)
         return model
 
-    direction = "min" if task.is_regression else "max"
+    direction = objective_direction(tune["objective"])
     tuner = keras_tuner.RandomSearch(
         build,
         objective=keras_tuner.Objective(tune["objective"], direction=direction),

@@ -113,8 +113,10 @@ class TuneConfig:
     trial_steps: int = setting(100, "Training steps per trial.", minimum=1)
     objective: str = setting(
         "", "Keras metric the search optimizes on the eval split. Empty: "
-        "val_sparse_categorical_accuracy (maximized) for classifiers, "
-        "val_mean_absolute_error (minimized) for regressors."
+        "val_sparse_categorical_accuracy for classifiers, "
+        "val_mean_absolute_error for regressors, val_recall_at_k for retrieval. Loss and "
+        "error metrics (names ending in loss, error, mae, mse, crossentropy) are minimized, "
+        "all others maximized."
     )
 
 
