@@ -12,7 +12,9 @@ For every task config (default: all in pipeline/configs/), in a fresh output roo
 
 The ratio of (2) to (3) is what reading through TFX's data accessor costs per step; the cold
 wall time against the plain fit's total is what the whole pipeline costs (validation,
-Transform, evaluation, serving checks, conversions) on top of training.
+Transform, evaluation, serving checks, conversions) on top of training. The last column is
+the run's headline eval metric (accuracy, MAE against predicting the train mean, recall@k
+against recommending the most popular items) from its summary.json.
 
 Usage: .venv/bin/python bench/tasks.py [--config digits_cnn --config penguins_mlp ...]
 A task whose training is not a plain classifier fit (VAE, GAN) reports its own throughput
@@ -51,6 +53,23 @@ def cold_run(config_file: Path, root: Path) -> tuple[float, dict[str, float]]:
     times = {m.group(1): float(m.group(3))
              for m in map(LINE.match, result.stdout.splitlines()) if m}
     return wall, times
+
+
+def held_out(config) -> str:
+    """The run's headline eval metric from its summary.json (and the baseline it beats)."""
+    runs = sorted((config.pipeline_root / "_runs").iterdir())
+    summary = json.loads((runs[-1] / "summary.json").read_text())
+    metrics, base = summary.get("metrics", {}), summary.get("mean_baseline", {})
+    count = f" of {metrics['example_count']:,.0f}" if metrics.get("example_count") else ""
+    for name, short, baseline in (("sparse_categorical_accuracy", "accuracy", ""),
+                                  ("mean_absolute_error", "MAE", "train mean"),
+                                  ("recall_at_k", "recall@k", "popularity")):
+        if name in metrics:
+            text = f"{short} {metrics[name]:.4g}{count}"
+            if base.get(name):
+                text += f" ({metrics[name] / base[name]:.2f}x {baseline})"
+            return text
+    return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()) or "-"
 
 
 def trainer_stats(config) -> dict:
@@ -105,7 +124,7 @@ def plain_fit(config) -> dict | str:
 
 
 def main() -> None:
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
     from pipeline.config import CONFIG_DIR, load_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,7 +140,8 @@ def main() -> None:
           f"Python {platform.python_version()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
     print(f"{'task':<22}{'cold run':>10}{'Trainer':>10}{'pipeline ex/s':>15}"
-          f"{'plain fit ex/s':>16}{'ratio':>8}{'plain fit total':>17}", flush=True)
+          f"{'plain fit ex/s':>16}{'ratio':>8}{'plain fit total':>17}   held-out (eval split)",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="dlpipe-bench-tasks-") as tmp:
         for name in names:
             config_file = CONFIG_DIR / f"{name}.yaml"
@@ -131,8 +151,8 @@ def main() -> None:
                 plain = plain_fit(config)
             except Exception as e:  # noqa: BLE001 - one task's failure must not lose the rest
                 plain = f"plain fit failed: {type(e).__name__}: {e}"
-            print(row(name, wall, times.get("Trainer", 0.0), trainer_stats(config), plain),
-                  flush=True)
+            print(row(name, wall, times.get("Trainer", 0.0), trainer_stats(config), plain)
+                  + f"   {held_out(config)}", flush=True)
 
 
 def row(name: str, wall: float, trainer: float, stats: dict, plain: dict | str) -> str:

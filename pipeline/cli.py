@@ -71,23 +71,6 @@ def _quiet_environment() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module="google")
 
 
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its C++ start-up messages (CUDA plugin registration on a
-    machine without GPU) kept off the terminal. Python errors still surface."""
-    import os
-
-    if "tensorflow" in sys.modules:
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
     from dlpipe.errors import DlpipeError

@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
         print("  copy it into Airflow's dags folder; the workers need dlpipe installed")
         return 0
 
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     kubeflow.write_spec(config, task, out, image=args.image, tfds_feature_map=feature_map)

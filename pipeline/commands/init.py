@@ -581,7 +581,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output).expanduser()
     _check_output(out, args.force)  # before anything slow
 
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # the input check reads tf.Example; the builders are Keras
 

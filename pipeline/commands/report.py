@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     run_id = resolve_run(config, args.run_id)
 
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # TFMA's readers warn on use

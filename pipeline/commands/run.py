@@ -80,7 +80,7 @@ def _format_summary(config, outcome, summary) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from components.validation_gate.anomalies import format_anomalies

@@ -56,7 +56,7 @@ def _show(config, store, run_id: str) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
     from pipeline.config import ConfigError, load_config
     from pipeline.history import format_runs, list_runs
     from pipeline.metadata import check_store, open_store

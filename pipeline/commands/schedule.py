@@ -23,7 +23,7 @@ def main(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
     from pipeline.config import ConfigError, load_config
     from pipeline.runner import check_writable
     from pipeline.schedule import PipelineScheduler, ScheduleError, make_trigger, run_command

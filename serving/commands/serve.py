@@ -169,7 +169,7 @@ def _thread_counts(args: argparse.Namespace, num_workers: int) -> tuple[int, int
 def _configure_tensorflow(intra: int, inter: int) -> None:
     if not intra and not inter:
         return
-    from pipeline.cli import import_tensorflow_quietly
+    from dlpipe.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import tensorflow as tf
