@@ -218,7 +218,7 @@ class Server:
 
     def __init__(self, base: Path, backend: str, batching: bool, workers: int | None,
                  extra: list[str], root: Path, warmup: bool = True,
-                 batch_timeout_us: int = 5000, allowed: tuple[int, ...] = (),
+                 batch_timeout_us: int = 2000, allowed: tuple[int, ...] = (),
                  batch_threads: int = 1) -> None:
         from serving import config as config_lib
 
@@ -443,7 +443,7 @@ def main() -> int:
                         help="Skip the hot-swap first-request check.")
     parser.add_argument("--server-flag", action="append", default=[],
                         help="Extra dlpipe serve flag (repeatable).")
-    parser.add_argument("--batch-timeout-us", type=int, default=5000,
+    parser.add_argument("--batch-timeout-us", type=int, default=2000,
                         help="batch_timeout_micros of the batching parameters.")
     parser.add_argument("--batch-threads", type=int, default=1,
                         help="num_batch_threads of the batching parameters (per worker).")
