@@ -10,9 +10,9 @@ Per kind (the names are the task's, ``models.tasks.spec``):
   shaped ``[batch, height, width, channels]`` under ``task.model_input``; the generative
   kinds add the train split's mean image (``MEAN_IMAGE_KEY``, the VAE's baseline);
 - tables: one float32 vector per example: each numeric column z-scored over its present
-  train values (a missing value becomes 0, the train mean), then each categorical column
-  one-hot over the train split's most frequent values with one slot for a missing or unseen
-  value (``layout`` says which position holds what);
+  train values (a missing or non-finite value becomes 0, the train mean), then each
+  categorical column one-hot over the train split's most frequent values with one slot for
+  a missing or unseen value (``layout`` says which position holds what);
 - text: lowercased, punctuation stripped, split on whitespace, mapped to the train
   vocabulary's ids (0 pads, 1 is out of vocabulary), the last ``sequence_length`` kept;
 - audio: the clip's log-mel spectrogram ``[batch, frames, mels, 1]`` (``models.tasks.audio``),
@@ -182,13 +182,27 @@ def layout(task: Task) -> list[str]:
                              for i in range(category_slots(task, key)))]
 
 
-def scaled_numeric(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """``[batch, 1]`` float32: z-score over the present train values; missing -> 0."""
-    present = present_values(x)
-    values = tf.SparseTensor(present.indices, tf.cast(present.values, tf.float32),
-                             present.dense_shape)
-    z = tft.scale_to_z_score(values)
-    return tft.sparse_tensor_to_dense_with_shape(z, [None, 1], default_value=0.0)
+def first_value_or_nan(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """``[batch, 1]`` float32: each example's first value, NaN where it has none."""
+    nan = tf.constant(float("nan"), tf.float32)
+    if isinstance(x, tf.SparseTensor):
+        x = tf.sparse.to_dense(tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32),
+                                               x.dense_shape), default_value=nan)
+    x = tf.cast(tf.reshape(x, [tf.shape(x)[0], -1]), tf.float32)
+    return tf.pad(x, [[0, 0], [0, 1]], constant_values=nan)[:, :1]  # a batch with no values
+
+
+def scaled_numeric(columns: list[tf.Tensor | tf.SparseTensor]) -> tf.Tensor:
+    """``[batch, len(columns)]`` float32: each column z-scored over its present (finite)
+    train values; a missing or non-finite value becomes 0, the train mean.
+
+    One elementwise analyzer over the stacked columns (tf.Transform's count, mean and
+    variance skip NaNs): a wide table traces, analyzes and runs as one op chain instead of
+    one per column.
+    """
+    stacked = tf.concat([first_value_or_nan(x) for x in columns], axis=1)
+    z = tft.scale_to_z_score(stacked, elementwise=True)
+    return tf.where(tf.math.is_finite(stacked), z, tf.zeros_like(z))
 
 
 def one_hot_categorical(x: tf.Tensor | tf.SparseTensor, key: str, top_k: int) -> tf.Tensor:
@@ -209,7 +223,7 @@ def tabular_features(inputs: dict[str, Any], task: Task) -> dict[str, tf.Tensor]
     if missing:
         raise ValueError(f"The schema lacks the task's columns {missing}; it has "
                          f"{sorted(inputs)}.")
-    parts = [scaled_numeric(inputs[key]) for key in task.numeric]
+    parts = [scaled_numeric([inputs[key] for key in task.numeric])] if task.numeric else []
     parts += [one_hot_categorical(inputs[key], key, task.category_sizes[key])
               for key in task.categorical]
     return {task.model_input: tf.concat(parts, axis=1)}

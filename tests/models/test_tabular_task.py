@@ -306,3 +306,13 @@ def test_infra_validator_skips_batches_with_missing_values(classifier):
     assert checks[(contract.CLASSIFY_SIGNATURE, "grpc")].requests == 3
     assert checks[(contract.TRANSFORM_SIGNATURE, "rest")].requests == 3
     assert "3 signature(s)" in report.reason
+
+
+def test_first_value_or_nan_of_sparse_dense_and_empty_columns():
+    sparse = tf.SparseTensor([[0, 0], [0, 1], [2, 0]], tf.constant([7, 8, 9], tf.int64), [3, 2])
+    np.testing.assert_array_equal(transform.first_value_or_nan(sparse).numpy(),
+                                  [[7.0], [NAN], [9.0]])
+    empty = tf.SparseTensor(tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.float32), [2, 0])
+    np.testing.assert_array_equal(transform.first_value_or_nan(empty).numpy(), [[NAN], [NAN]])
+    dense = tf.constant([1.5, 2.5])
+    np.testing.assert_array_equal(transform.first_value_or_nan(dense).numpy(), [[1.5], [2.5]])
