@@ -74,6 +74,29 @@ def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
     return sizes.pop()
 
 
+def _take_batch(queue: collections.deque, rows_by_key: dict, max_size: int
+                ) -> tuple[list[_Task], collections.deque, int]:
+    """Takes the head task's batch out of ``queue``: the queued tasks of its key, in order,
+    while they fit ``max_size`` rows. Returns the batch, the queue left (in order) and the
+    batch's rows; ``rows_by_key`` is updated."""
+    first = queue[0]
+    batch, kept, total = [], collections.deque(), 0
+    while queue:
+        t = queue.popleft()
+        if t.key == first.key and total + t.size <= max_size:
+            batch.append(t)
+            total += t.size
+        else:
+            kept.append(t)
+            if t.key == first.key:
+                break  # the batch is full; the rest keeps its order
+    kept.extend(queue)
+    rows_by_key[first.key] -= total
+    if not rows_by_key[first.key]:
+        del rows_by_key[first.key]
+    return batch, kept, total
+
+
 class BatchScheduler:
     """Merges concurrent calls of ``run_fn`` into batches.
 
@@ -247,22 +270,8 @@ class BatchScheduler:
                 if not self._queue:
                     return []  # every task was cancelled
                 first = self._queue[0]  # the head may have been cancelled
-            batch, kept, total = [], collections.deque(), 0
-            while self._queue:
-                t = self._queue.popleft()
-                if t.key == first.key and total + t.size <= max_size:
-                    batch.append(t)
-                    total += t.size
-                else:
-                    kept.append(t)
-                    if t.key == first.key:
-                        break  # the batch is full; the rest keeps its order
-            kept.extend(self._queue)
-            self._queue = kept
+            batch, self._queue, total = _take_batch(self._queue, self._rows_by_key, max_size)
             self._queued_rows -= total
-            self._rows_by_key[first.key] -= total
-            if not self._rows_by_key[first.key]:
-                del self._rows_by_key[first.key]
             if self._queue:
                 self._cond.notify()  # the next forming thread has work
             return batch
@@ -418,22 +427,7 @@ class _LoopBatcher:
         if not self.queue:
             return
         max_size = self.scheduler._options.max_batch_size
-        first = self.queue[0]
-        batch, kept, total = [], collections.deque(), 0
-        while self.queue:
-            t = self.queue.popleft()
-            if t.key == first.key and total + t.size <= max_size:
-                batch.append(t)
-                total += t.size
-            else:
-                kept.append(t)
-                if t.key == first.key:
-                    break
-        kept.extend(self.queue)
-        self.queue = kept
-        self.rows_by_key[first.key] -= total
-        if not self.rows_by_key[first.key]:
-            del self.rows_by_key[first.key]
+        batch, self.queue, total = _take_batch(self.queue, self.rows_by_key, max_size)
         with self.scheduler._cond:
             self.scheduler._queued_rows -= total
         try:
