@@ -168,19 +168,24 @@ class BatchScheduler:
         size, key = self.check(inputs)
         task = _Task(inputs, size, key, callback)
         with self._cond:
-            if self._closed:
-                raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
-            if self._queued_rows + size > self._capacity:
-                raise ServingError(
-                    Code.RESOURCE_EXHAUSTED,
-                    "The batch scheduling queue to which this task was submitted is full",
-                )
+            self._admit(size)
             self._queue.append(task)
-            self._queued_rows += size
             rows = self._rows_by_key[key] = self._rows_by_key[key] + size
             if len(self._queue) == 1 or rows >= self._options.max_batch_size:
                 self._cond.notify()
         return task
+
+    def _admit(self, size: int) -> None:
+        """Counts ``size`` more queued rows (call with ``_cond`` held), unless closed or the
+        queue limit would be passed."""
+        if self._closed:
+            raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
+        if self._queued_rows + size > self._capacity:
+            raise ServingError(
+                Code.RESOURCE_EXHAUSTED,
+                "The batch scheduling queue to which this task was submitted is full",
+            )
+        self._queued_rows += size
 
     def cancel(self, task: _Task) -> bool:
         """Removes a task no thread has taken yet (it will never run); False if taken."""
@@ -375,14 +380,7 @@ class _LoopBatcher:
         size, key = sched.check(inputs)
         task = _Task(inputs, size, key, _LoopWaiter(self.loop))
         with sched._cond:
-            if sched._closed:
-                raise ServingError(Code.UNAVAILABLE, "Batch scheduler is shutting down")
-            if sched._queued_rows + size > sched._capacity:
-                raise ServingError(
-                    Code.RESOURCE_EXHAUSTED,
-                    "The batch scheduling queue to which this task was submitted is full",
-                )
-            sched._queued_rows += size
+            sched._admit(size)
         self.queue.append(task)
         rows = self.rows_by_key[key] = self.rows_by_key[key] + size
         if rows >= sched._options.max_batch_size and not self.flush_now:
