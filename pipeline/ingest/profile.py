@@ -192,14 +192,14 @@ def profile_csv(data_dir: Path, pattern: str, provides: str, cache: Path | None 
     source = f"the CSV input {data_dir}"
     stamp = [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns]
              for p in csv_files(data_dir, pattern)]
-    checks = _load_cache(cache)
-    entry = checks.setdefault("csv", {}).get(f"{Path(data_dir).resolve()}:{pattern}")
+    checks, key = _load_cache(cache), f"{Path(data_dir).resolve()}:{pattern}"
+    entry = checks.setdefault("csv", {}).get(key)
     if entry and entry["stamp"] == stamp:
         columns = {name: Column(**{**c, "values": tuple(c["values"])})
                    for name, c in entry["columns"].items()}
         return DataProfile(source, entry["rows"], columns, kind=provides)
     summary = check_csv(data_dir, pattern=pattern)
-    checks["csv"][f"{Path(data_dir).resolve()}:{pattern}"] = {
+    checks["csv"][key] = {
         "stamp": stamp, "rows": summary.rows,
         "columns": {n: dataclasses.asdict(c) for n, c in summary.columns.items()}}
     _save_cache(cache, checks)
