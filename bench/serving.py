@@ -437,6 +437,9 @@ def main() -> int:
     parser.add_argument("--warm", type=float, default=2.0, help="Unmeasured run before each.")
     parser.add_argument("--num_workers", type=int, default=None,
                         help="Passed to dlpipe serve (default: its own default).")
+    parser.add_argument("--no-grpcio", action="store_true",
+                        help="Skip the comparison row of grpcio's gRPC server "
+                             "(--grpc_implementation=grpcio).")
     parser.add_argument("--no-batching", action="store_true",
                         help="Also run without server-side batching (64 connections).")
     parser.add_argument("--no-warmup-check", action="store_true",
@@ -479,23 +482,30 @@ def main() -> int:
               "in-process rates above (the target's reference, whatever the backend)")
 
         rows = []
-        configs = [True] + ([False] if args.no_batching else [])
-        header = (f"{'API':5} {'batching':8} {'conns':>5} {'req/s':>8} {'x batch-1':>9} "
+        # (batching, gRPC implementation, APIs, connections)
+        configs = [(True, "dlpipe", ("REST", "gRPC"), connections)]
+        if not args.no_grpcio:
+            configs.append((True, "grpcio", ("gRPC",), [max(connections)]))
+        if args.no_batching:
+            configs.append((False, "dlpipe", ("REST", "gRPC"), [max(connections)]))
+        header = (f"{'API':11} {'batching':8} {'conns':>5} {'req/s':>8} {'x batch-1':>9} "
                   f"{'x batched':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
                   f"{'server CPU':>10}")
         print(header)
-        for batching in configs:
+        for batching, implementation, apis, conns in configs:
             allowed = tuple(int(x) for x in args.allowed_batch_sizes.split(",") if x)
-            server = Server(base, args.backend, batching, args.num_workers, args.server_flag,
+            server = Server(base, args.backend, batching, args.num_workers,
+                            args.server_flag + [f"--grpc_implementation={implementation}"],
                             root, batch_timeout_us=args.batch_timeout_us, allowed=allowed,
                             batch_threads=args.batch_threads)
             try:
-                for api in ("REST", "gRPC"):
-                    for c in (connections if batching else [max(connections)]):
+                for api in apis:
+                    label = api if implementation == "dlpipe" else f"{api}/{implementation}"
+                    for c in conns:
                         r = measure(server, api, c, args.seconds, args.warm, root)
-                        r.update(api=api, batching=batching, connections=c)
+                        r.update(api=label, batching=batching, connections=c)
                         rows.append(r)
-                        print(f"{api:5} {'on' if batching else 'off':8} {c:5d} "
+                        print(f"{label:11} {'on' if batching else 'off':8} {c:5d} "
                               f"{r['req_s']:8,.0f} {r['req_s'] / b1:8.2f}x "
                               f"{r['req_s'] / batched:8.3f}x "
                               f"{r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['errors']:6d} "

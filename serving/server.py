@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import os as _os
 import signal
 import threading
 from pathlib import Path
@@ -22,11 +21,7 @@ from pathlib import Path
 from serving import config as config_lib
 from serving.config import BatchingOptions, ServedModel, ServingConfigError
 from serving.core import CoreOptions, ServerCore
-
-if _os.environ.get('SYNCGRPC'):
-    from serving.grpc_sync_tmp import GrpcServer
-else:
-    from serving.grpc_service import GrpcServer
+from serving.grpc_service import IMPLEMENTATIONS, GrpcServer
 from serving.metrics import ServerMetrics
 from serving.rest import DEFAULT_TIMEOUT_MS, RestServer
 from serving.service import ModelService, served_models_from_config
@@ -60,6 +55,7 @@ class ServerOptions:
         proportion to it: about 0.1 s and 12 bytes of memory per body byte, worst case).
       grpc_max_message_bytes: gRPC message size limit (TF Serving lifts gRPC's 4 MB).
       grpc_max_threads: gRPC worker threads (concurrent calls in the model).
+      grpc_implementation: The gRPC transport: ``dlpipe`` (:mod:`serving.h2`) or ``grpcio``.
       rest_threads: Threads running REST requests.
       warmup: Warm each version up before it becomes AVAILABLE.
       rest_timeout_ms: Deadline of every REST request (``--rest_api_timeout_in_ms``).
@@ -89,6 +85,7 @@ class ServerOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     grpc_max_message_bytes: int = 256 << 20
     grpc_max_threads: int = 64
+    grpc_implementation: str = "dlpipe"
     rest_threads: int = 16
     warmup: bool = True
     rest_timeout_ms: int = DEFAULT_TIMEOUT_MS
@@ -111,6 +108,10 @@ class ServerOptions:
         Raises:
           ServingConfigError: A bad value or file, with what was received.
         """
+        if self.grpc_implementation not in IMPLEMENTATIONS:
+            raise ServingConfigError(
+                f"grpc_implementation must be one of {', '.join(IMPLEMENTATIONS)}. "
+                f"Received: {self.grpc_implementation!r}")
         for name in ("rest_timeout_ms", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise ServingConfigError(
@@ -209,10 +210,10 @@ class ModelServer:
         self._grpc = GrpcServer(self.service, opts.host, opts.grpc_port,
                                 max_threads=opts.grpc_max_threads,
                                 max_message_bytes=opts.grpc_max_message_bytes,
-                                credentials=tls.grpc_credentials() if tls else None,
-                                default_timeout=grpc_timeout,
+                                tls=tls, default_timeout=grpc_timeout,
                                 enable_reload=opts.enable_reload_config_api,
-                                reuse_port=opts.reuse_port)
+                                reuse_port=opts.reuse_port,
+                                implementation=opts.grpc_implementation)
         self._grpc.start()
         if opts.rest_port is not None:
             self._rest = RestServer(self.service, opts.rest_host or opts.host, opts.rest_port,
