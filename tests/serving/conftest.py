@@ -46,13 +46,15 @@ def serving_root(tmp_path_factory: pytest.TempPathFactory, exports: dict[str, Pa
 
 
 @pytest.fixture(scope="module")
-def server(serving_root: Path) -> Iterator:
-    """The embedded server on free loopback ports, serving ``serving_root``."""
+def server(request: pytest.FixtureRequest, serving_root: Path) -> Iterator:
+    """The embedded server on free loopback ports, serving ``serving_root``; its gRPC
+    transport is dlpipe's unless a test module parametrizes it (indirect)."""
     from serving.server import ModelServer, ServerOptions
 
     srv = ModelServer(ServerOptions(
         grpc_port=0, rest_port=0, model_config_file=str(serving_root / "models.config"),
         poll_seconds=0, max_body_bytes=1 << 20, enable_reload_config_api=True,
+        grpc_implementation=getattr(request, "param", "dlpipe"),
     )).start()
     yield srv
     srv.stop()

@@ -1,4 +1,5 @@
-"""gRPC conformance with the official tensorflow-serving-api stubs, and TF Serving's codes."""
+"""gRPC conformance with the official tensorflow-serving-api stubs, and TF Serving's codes,
+on both gRPC transports."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving import tensors
 from tests.serving.conftest import digit_images, saved_model_call
+
+
+# Every test on both gRPC transports (--grpc_implementation): the same answers and codes.
+pytestmark = pytest.mark.parametrize("server", ["dlpipe", "grpcio"], indirect=True,
+                                     scope="module")
 
 
 @pytest.fixture(scope="module")
