@@ -1,11 +1,10 @@
 """gRPC's unary calls over HTTP/2 on asyncio: the transport of ``dlpipe serve``'s gRPC port.
 
-grpcio's own server spends about 110 µs of CPU per call on this machine before a handler
-runs (a do-nothing grpc.aio server answers 8,700 calls/s on one core, and fewer with two
-processes); TF Serving's whole API is unary calls, which need only a small part of HTTP/2.
-This module does that part in one ``asyncio.Protocol`` per connection, as
-:mod:`serving.http` does for REST (a do-nothing handler here: about 20,000 calls/s on two
-processes). Header blocks are decoded and encoded with ``hpack``.
+grpcio's own asyncio server spends 170-195 µs of CPU per call on a 2-core VM with a handler
+that does nothing; TF Serving's whole API is unary calls, which need only a small part of
+HTTP/2. This module does that part in one ``asyncio.Protocol`` per connection, as
+:mod:`serving.http` does for REST: 42-71 µs per call under the same load
+(``bench/grpc_transport.py``). Header blocks are decoded and encoded with ``hpack``.
 
 What is implemented (RFC 9113 and gRPC's "PROTOCOL-HTTP2"):
 
@@ -444,7 +443,7 @@ class _Connection(asyncio.Protocol):
                     stream.body = bytearray()
                     self._answer_now(stream, Code.RESOURCE_EXHAUSTED, (
                         f"The request message is larger than the server's limit: {declared} "
-                        f"bytes > {limit} (--grpc_max_message_bytes)"))
+                        f"bytes > {limit}"))
         if flags & END_STREAM:
             self._request_ended(stream)
         elif not stream.answered:
@@ -498,7 +497,7 @@ class _Connection(asyncio.Protocol):
                              f"{stream.encoding.decode()}: {e}") from None
         if len(out) > limit:
             raise OverflowError(f"The decompressed request message is larger than the server's "
-                                f"limit of {limit} bytes (--grpc_max_message_bytes)")
+                                f"limit of {limit} bytes")
         return out
 
     def _settings(self, flags: int, stream_id: int, payload: bytes) -> None:

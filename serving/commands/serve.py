@@ -64,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="Threads running gRPC calls, per worker (batched predicts run on the event loop "
            "instead).")
     a("--grpc_implementation", default="dlpipe", choices=("dlpipe", "grpcio"),
-      help="The gRPC transport: dlpipe's own HTTP/2 server (default; about a third of "
-           "grpcio's CPU time per call) or grpcio's grpc.aio server. Same API and answers.")
+      help="The gRPC transport: dlpipe's own HTTP/2 server (default; a quarter to a "
+           "half of grpcio's CPU time per call) or grpcio's grpc.aio server. Same API and "
+           "answers.")
     a("--max_request_bytes", type=int, default=16 << 20,
       help="REST body size limit; larger bodies get 413 (default 16 MiB). Decoding a body "
            "costs time and memory in proportion to its size.")

@@ -27,7 +27,7 @@ from tests.serving.conftest import digit_images, saved_model_call
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 GRPC_HEADERS = [(":method", "POST"), (":scheme", "http"), (":authority", "localhost"),
                 ("content-type", "application/grpc"), ("te", "trailers")]
-SMALL_LIMIT = 4096  # --grpc_max_message_bytes of the second server
+SMALL_LIMIT = 4096  # the second server's grpc_max_message_bytes
 
 
 @pytest.fixture(scope="module")
