@@ -23,7 +23,6 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving import tensors
 from tests.serving.conftest import digit_images, saved_model_call
 
-
 # Every test on both gRPC transports (--grpc_implementation): the same answers and codes.
 pytestmark = pytest.mark.parametrize("server", ["dlpipe", "grpcio"], indirect=True,
                                      scope="module")
