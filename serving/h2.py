@@ -23,7 +23,9 @@ What is implemented (RFC 9113 and gRPC's "PROTOCOL-HTTP2"):
 Limits (what a client cannot make the server do): more than ``MAX_STREAMS`` calls at once
 on one connection (REFUSED_STREAM, which clients retry); a header block over
 ``MAX_HEADER_BLOCK_BYTES`` (GOAWAY ENHANCE_YOUR_CALM); a message, compressed or not, over
-``max_message_bytes`` (RESOURCE_EXHAUSTED, answered as soon as its length is known); no
+``max_message_bytes`` (RESOURCE_EXHAUSTED, answered as soon as its length is known), or
+unfinished messages on one connection adding up to more than that (RESOURCE_EXHAUSTED for
+the call whose bytes went over, so that 1,000 streams cannot hold 1,000 messages); no
 preface within ``PREFACE_TIMEOUT`` seconds (closed); over ``MAX_WRITE_BUFFER_BYTES`` of
 answers it does not read (closed). A malformed frame is a connection error (GOAWAY with
 the RFC's code and a reason), a malformed request a stream error; neither reaches a handler.
@@ -158,6 +160,7 @@ class _Connection(asyncio.Protocol):
         self._initial_window = 65535  # the client's SETTINGS_INITIAL_WINDOW_SIZE
         self._max_frame = MAX_FRAME  # the client's SETTINGS_MAX_FRAME_SIZE
         self._recv_unacked = 0
+        self._buffered = 0  # bytes of request messages received and not yet handed on
         self._paused = False
         self._going_away = False
         self._closed = False
@@ -275,8 +278,10 @@ class _Connection(asyncio.Protocol):
                 raise _ConnectionError(PROTOCOL_ERROR, "malformed RST_STREAM")
             self._check_not_idle(stream_id, "RST_STREAM")
             stream = self._streams.pop(stream_id, None)
-            if stream is not None and stream.task is not None:
-                stream.task.cancel()
+            if stream is not None:
+                self._take_body(stream)
+                if stream.task is not None:
+                    stream.task.cancel()
         elif kind == PRIORITY:
             if stream_id == 0 or len(payload) != 5:
                 raise _ConnectionError(PROTOCOL_ERROR, "malformed PRIORITY")
@@ -436,14 +441,19 @@ class _Connection(asyncio.Protocol):
         data = self._unpad(flags, payload, "DATA")
         if not stream.answered:
             stream.body += data
+            self._buffered += len(data)
             limit = self.server.max_message_bytes
             if len(stream.body) >= 5:
                 declared = int.from_bytes(stream.body[1:5], "big")
                 if declared > limit or len(stream.body) > limit + 5:
-                    stream.body = bytearray()
                     self._answer_now(stream, Code.RESOURCE_EXHAUSTED, (
                         f"The request message is larger than the server's limit: {declared} "
                         f"bytes > {limit}"))
+                elif self._buffered > limit + 5:
+                    self._answer_now(stream, Code.RESOURCE_EXHAUSTED, (
+                        f"This connection's unfinished request messages together are larger "
+                        f"than the server's message limit ({limit} bytes): send them one "
+                        f"after another, or on several connections"))
         if flags & END_STREAM:
             self._request_ended(stream)
         elif not stream.answered:
@@ -470,8 +480,7 @@ class _Connection(asyncio.Protocol):
 
     def _message(self, stream: _Stream) -> bytes:
         """The request's one message, decompressed."""
-        body = stream.body
-        stream.body = bytearray()
+        body = self._take_body(stream)
         if len(body) < 5:
             raise ValueError(f"A unary call needs exactly one request message; received "
                              f"{'none' if not body else f'{len(body)} bytes, not a message'}")
@@ -575,10 +584,18 @@ class _Connection(asyncio.Protocol):
         stream.pending = b"\x00" + len(response).to_bytes(4, "big") + response
         self._flush(stream)
 
+    def _take_body(self, stream: _Stream) -> bytearray:
+        """The request bytes received on ``stream``, no longer counted as buffered."""
+        body = stream.body
+        self._buffered -= len(body)
+        stream.body = bytearray()
+        return body
+
     def _answer_now(self, stream: _Stream, code: Code, message: str,
                     http_status: int = 200) -> None:
         """A trailers-only answer (an error, before any response DATA)."""
         stream.answered = True
+        self._take_body(stream)
         if stream.task is not None:
             stream.task.cancel()
             stream.task = None
@@ -633,6 +650,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self, stream: _Stream, code: int) -> None:
         self._streams.pop(stream.id, None)
+        self._take_body(stream)
         if stream.task is not None:
             stream.task.cancel()
         self._write(frame(RST_STREAM, 0, stream.id, code.to_bytes(4, "big")))

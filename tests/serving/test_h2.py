@@ -295,6 +295,26 @@ def test_oversized_messages_are_refused_as_soon_as_their_size_is_known(small_ser
     _still_serves(small_server.grpc_port)
 
 
+def test_unfinished_messages_of_one_connection_are_held_to_the_message_limit(
+        small_server) -> None:
+    request, _ = _predict_request(12)
+    body = grpc_body(request.SerializeToString())
+    assert 3000 < len(body) <= SMALL_LIMIT
+    client = RawClient(small_server.grpc_port)
+    client.send(client.headers(1), h2.frame(h2.DATA, 0, 1, body[:3000]),
+                client.headers(3), h2.frame(h2.DATA, 0, 3, body[:3000]))
+    out = client.response(3)  # 6,000 unfinished bytes on the connection: over 4,096
+    assert out["headers"]["grpc-status"] == "8", out
+    assert "unfinished" in h2_unquote(out["headers"]["grpc-message"])
+    client.send(h2.frame(h2.DATA, h2.END_STREAM, 1, body[3000:]))  # the first call finishes
+    out = client.response(1)
+    assert out["trailers"]["grpc-status"] == "0", out
+    # its bytes no longer count: the same call again fits
+    client.send(client.headers(5), h2.frame(h2.DATA, h2.END_STREAM, 5, body))
+    assert client.response(5)["trailers"]["grpc-status"] == "0"
+    client.close()
+
+
 def test_ping_is_answered_and_reset_calls_leave_the_connection_usable(server) -> None:
     client = RawClient(server.grpc_port)
     client.send(h2.frame(h2.PING, 0, 0, b"12345678"))
