@@ -428,3 +428,68 @@ def test_remembered_header_blocks_decode_as_hpack_does() -> None:
         assert tuple(tuple(f) for f in connection._decode(block)) == \
             tuple(tuple(f) for f in want)
     assert replays > 1000 and connection._header_cache
+
+
+def test_random_frames_never_break_the_server(server, caplog) -> None:
+    """Mutated frame sequences (flipped bytes, cut frames, wrong lengths, shuffled frames)
+    from valid calls, 8 connections at a time: nothing the server logs as an error (an
+    exception escaping the protocol or a call), and the server still serves."""
+    import concurrent.futures
+    import logging
+    import random
+
+    rng = random.Random(7)
+    body = _valid_body()
+    encoder = hpack.Encoder()  # every case's first header block: the same, fresh table
+    block = encoder.encode(list(dict(GRPC_HEADERS, **{":path": PREDICT}).items())
+                           + [("grpc-timeout", "5S")])
+    valid = [h2.frame(h2.HEADERS, h2.END_HEADERS, 1, block),
+             h2.frame(h2.DATA, 0, 1, body[:11]),
+             h2.frame(h2.DATA, h2.END_STREAM, 1, body[11:]),
+             h2.frame(h2.WINDOW_UPDATE, 0, 0, (1000).to_bytes(4, "big")),
+             h2.frame(h2.PING, 0, 0, bytes(8)),
+             h2.frame(h2.SETTINGS, 0, 0, struct.pack(">HI", h2.INITIAL_WINDOW_SIZE, 7))]
+
+    def mutated() -> list[bytes]:
+        frames = list(valid)
+        mutation = rng.randrange(5)
+        if mutation == 0:  # flip bytes anywhere
+            data = bytearray(b"".join(frames))
+            for _ in range(rng.randrange(1, 6)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            frames = [bytes(data)]
+        elif mutation == 1:  # shuffle the frames
+            rng.shuffle(frames)
+        elif mutation == 2:  # a frame header with a random length, type, flags, stream
+            frames.insert(rng.randrange(len(frames) + 1), rng.randrange(1 << 14).to_bytes(
+                3, "big") + bytes((rng.randrange(12), rng.randrange(256)))
+                + rng.randrange(1 << 32).to_bytes(4, "big") + bytes(rng.randrange(64)))
+        elif mutation == 3:  # cut short
+            data = b"".join(frames)
+            frames = [data[:rng.randrange(len(data))]]
+        else:  # random payload bytes in one frame
+            i = rng.randrange(len(frames))
+            head = frames[i][:9]
+            frames[i] = head + rng.randbytes(int.from_bytes(head[:3], "big"))
+        return frames
+
+    def run(frames: list[bytes]) -> None:
+        client = RawClient(server.grpc_port)
+        try:
+            client.send(*frames)
+            # until the server closes, or says nothing more for a while (a cut frame waits
+            # for its end, as it should)
+            while client.read_frame(timeout=0.1) is not None:
+                pass
+        except (TimeoutError, ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            client.close()
+
+    caplog.set_level(logging.ERROR)
+    cases = [mutated() for _ in range(400)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(run, cases))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], \
+        [r.getMessage() for r in caplog.records][:5]
+    _still_serves(server.grpc_port)
