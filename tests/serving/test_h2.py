@@ -207,14 +207,6 @@ def test_compressed_requests(server, want, encoding, compress) -> None:
     client.close()
 
 
-def _answer(port: int, frames, stream: int = 1) -> dict:
-    client = RawClient(port)
-    client.send(*frames(client))
-    out = client.response(stream)
-    client.close()
-    return out
-
-
 def _valid_body() -> bytes:
     return grpc_body(_predict_request()[0].SerializeToString())
 
