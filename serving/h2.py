@@ -186,6 +186,10 @@ class _Connection(asyncio.Protocol):
         self.server._connections.discard(self)
         if self._preface_timer is not None:
             self._preface_timer.cancel()
+        self._drop_streams()
+
+    def _drop_streams(self) -> None:
+        """Forgets every stream, cancelling the calls still running."""
         for stream in self._streams.values():
             if stream.task is not None:
                 stream.task.cancel()
@@ -602,9 +606,8 @@ class _Connection(asyncio.Protocol):
         fields = [(b":status", str(http_status).encode()),
                   (b"content-type", b"application/grpc"),
                   (b"grpc-status", str(int(code)).encode()),
-                  (b"grpc-message", encode_message(message))]
-        if code == Code.UNIMPLEMENTED and b"encoding" in message.encode():
-            fields.append((b"grpc-accept-encoding", ACCEPT_ENCODING))
+                  (b"grpc-message", encode_message(message)),
+                  (b"grpc-accept-encoding", ACCEPT_ENCODING)]
         out = frame(HEADERS, END_HEADERS | END_STREAM, stream.id, self._encoder.encode(fields))
         self._finish(stream, out)
 
@@ -686,10 +689,7 @@ class _Connection(asyncio.Protocol):
         # Closing a socket with unread bytes sends a TCP reset, which can destroy the GOAWAY
         # before the client reads it: stop reading frames, end our side, close a little later.
         self._closed = True
-        for stream in self._streams.values():
-            if stream.task is not None:
-                stream.task.cancel()
-        self._streams.clear()
+        self._drop_streams()
         if self.transport.can_write_eof():
             self.transport.write_eof()
         asyncio.get_running_loop().call_later(2.0, self.transport.close)
