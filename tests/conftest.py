@@ -15,11 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 DLPIPE = Path(sys.executable).with_name("dlpipe")
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600
-            ) -> subprocess.CompletedProcess:
-    """Runs the installed ``dlpipe`` console script as a user would."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs the installed ``dlpipe`` console script as a user would (``env``: variables to
+    set on top of this process's environment)."""
     return subprocess.run(
-        [str(DLPIPE), *args], cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout
+        [str(DLPIPE), *args], cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 

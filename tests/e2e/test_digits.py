@@ -9,6 +9,7 @@ The runs share one output root and build on each other, in this order:
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -43,10 +44,12 @@ def first(cli, root):
 
 
 @pytest.fixture(scope="module")
-def cli():
+def cli(root):
+    """The CLI with the runs' own temporary directory (``TMPDIR``), ``root/tmp``."""
     from tests.conftest import run_cli
 
-    return run_cli
+    (root / "tmp").mkdir()
+    return functools.partial(run_cli, env={"TMPDIR": str(root / "tmp")})
 
 
 def test_cold_run_executes_every_component_blesses_and_pushes(first):
@@ -65,6 +68,16 @@ def test_cold_run_executes_every_component_blesses_and_pushes(first):
     assert load_config(run_dir / "config.yaml").train == config.train
     assert (run_dir / "pipeline.log").stat().st_size > 0
     assert list(config.pipeline_root.glob("Trainer/model_run/*/train/events.out.tfevents.*"))
+
+
+def test_beam_components_leave_no_tfx_package_in_the_temporary_directory(first, root):
+    """TFX builds a 49 MB sdist of itself into a new temporary directory for each Beam-based
+    component unless a dependency flag is given (pipeline/beam/options.py), and never
+    deletes it: the DirectRunner's runs must not."""
+    result, _, _ = first
+    assert result.returncode == 0, result.stdout + result.stderr
+    left = sorted(str(p.relative_to(root)) for p in (root / "tmp").glob("*/build/tfx"))
+    assert left == [], left
 
 
 def test_pushed_model_serves_raw_pixels_and_tf_examples(first):

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.beam import package
 from pipeline.beam.boot import packages_to_install
-from pipeline.beam.options import pipeline_args, stages_wheel
+from pipeline.beam.options import WORKERS_USE_THIS_ENVIRONMENT, pipeline_args, stages_wheel
 from pipeline.config import ConfigError, load_config
 
 PORTABLE = ["beam.runner=PortableRunner", "beam.job_endpoint=localhost:8099"]
@@ -49,13 +49,40 @@ def test_direct_runner_modes_and_loopback_stage_nothing():
                                     "beam.direct_num_workers=0"])
     assert config.beam_args() == ["--runner=DirectRunner", "--direct_num_workers=0",
                                   "--direct_running_mode=multi_processing"]
-    assert pipeline_args(config) == config.beam_args()  # no wheel for in-process workers
+    # No wheel for workers in this environment; the flag that keeps TFX from building its own.
+    assert pipeline_args(config) == [*config.beam_args(), WORKERS_USE_THIS_ENVIRONMENT]
     loopback = load_config(overrides=[*PORTABLE, "beam.environment_type=LOOPBACK"])
     assert not stages_wheel(loopback.beam)
+    assert pipeline_args(loopback) == [*loopback.beam_args(), WORKERS_USE_THIS_ENVIRONMENT]
     off = load_config(overrides=[*PORTABLE, "beam.environment_type=DOCKER",
                                  "beam.sdk_container_image=dlpipe-beam-worker:1",
                                  "beam.stage_wheel=false"])
     assert pipeline_args(off) == off.beam_args()
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["beam.direct_running_mode=multi_processing"],
+    [*PORTABLE, "beam.environment_type=LOOPBACK"],
+    [*PORTABLE, "beam.environment_type=EXTERNAL", "beam.environment_config=localhost:5"],
+])
+def test_tfx_builds_no_package_of_itself_for_the_workers(overrides, tmp_path, monkeypatch):
+    """TFX's own check, run on the arguments every Beam-based component gets: without one of
+    Beam's dependency flags it would copy TFX into a new temporary directory and build an
+    sdist there, for every component of every run, and never delete it."""
+    from tfx.utils.dependency_utils import make_beam_dependency_flags
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # tempfile caches the directory
+    config = load_config(overrides=[f"output_root={tmp_path / 'out'}", *overrides])
+    args = pipeline_args(config)
+    assert make_beam_dependency_flags(args) == args
+    assert not list(tmp_path.glob("*/build/tfx"))
+
+
+def test_a_users_dependency_flag_is_kept_as_given():
+    config = load_config(overrides=["beam.extra_args=['--requirements_file=/r.txt']"])
+    assert pipeline_args(config) == config.beam_args()
 
 
 @pytest.mark.parametrize("overrides, message", [
