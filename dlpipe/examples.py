@@ -67,13 +67,14 @@ def feature_values(example: Any, key: str) -> list:
 def labelled_example(values: Iterable[float], label: int, values_key: str,
                      label_key: str = "label") -> bytes:
     """Serializes a flat float feature (an image's pixels, a clip's samples) and an int64
-    label as a tf.Example."""
+    label as a tf.Example, always to the same bytes: ExampleGen's hash split hashes them, and
+    protobuf may otherwise write the feature map in a different order each time."""
     from tensorflow.core.example import example_pb2
 
     example = example_pb2.Example()
     example.features.feature[values_key].float_list.value.extend(float(v) for v in values)
     example.features.feature[label_key].int64_list.value.append(int(label))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 def image_example(pixels: Iterable[float], label: int, image_key: str = "image",

@@ -349,7 +349,9 @@ def to_example(example: Mapping[str, Any], plan: Sequence[FeaturePlan]) -> bytes
         if p.records_shape:
             feature[p.name + SHAPE_SUFFIX] = tf.train.Feature(
                 int64_list=tf.train.Int64List(value=list(value.shape)))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # Deterministic: ExampleGen's hash split hashes these bytes, and a map's order may vary.
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
 
 
 def resolve_source(
