@@ -13,6 +13,7 @@ from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenE
 from tfx.types import artifact_utils, standard_component_specs
 
 from components.audio_folder_example_gen.folder import AudioFolder, load_clip, scan_audio_folder
+from components.folder_order import mixed
 from components.image_folder_example_gen.folder import write_labels
 from dlpipe.examples import labelled_example
 
@@ -69,7 +70,7 @@ class Executor(BaseExampleGenExecutor):
             files = [f for f in folder.files if f[2] == split]
             return (
                 pipeline
-                | "ListClips" >> beam.Create(files)
+                | "ListClips" >> beam.Create(mixed(files))
                 | "ToExample" >> beam.Map(
                     _to_example, int(exec_properties[SAMPLE_RATE_KEY]),
                     int(exec_properties[CLIP_SAMPLES_KEY]), exec_properties[AUDIO_KEY_KEY],

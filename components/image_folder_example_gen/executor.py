@@ -12,6 +12,7 @@ from tfx.components.example_gen import driver
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.types import artifact_utils, standard_component_specs
 
+from components.folder_order import mixed
 from components.image_folder_example_gen.folder import (
     ImageFolder,
     ImageShape,
@@ -80,7 +81,7 @@ class Executor(BaseExampleGenExecutor):
             del split_pattern  # the scan already listed <class>/<image> files
             return (
                 pipeline
-                | "ListImages" >> beam.Create(list(folder.files))
+                | "ListImages" >> beam.Create(mixed(folder.files))
                 | "ToExample" >> beam.Map(
                     _to_example, shape, bool(exec_properties.get(RESIZE_KEY, 1)),
                     exec_properties[IMAGE_KEY_KEY], exec_properties[LABEL_KEY_KEY])
