@@ -139,7 +139,21 @@ def resolve_span(config: PipelineConfig) -> tuple[list[Path], int]:
 
 def example_gen(config: PipelineConfig, task: Task, feature_map: dict[str, str] | None) -> Any:
     """The ExampleGen of the configured kind (``IngestKind.reader``), hash-splitting the
-    examples into train and eval by ``ingest.train_buckets`` : ``ingest.eval_buckets``."""
+    examples into train and eval by ``ingest.train_buckets`` : ``ingest.eval_buckets``.
+
+    On the DirectRunner its executor writes each split in input order without TFX's
+    Reshuffle, which there keeps the order anyway and only holds the split in memory
+    (components/input_order.py)."""
+    component = _example_gen(config, task, feature_map)
+    if config.beam.runner == "DirectRunner":
+        from components.input_order import in_input_order
+
+        in_input_order(component)
+    return component
+
+
+def _example_gen(config: PipelineConfig, task: Task, feature_map: dict[str, str] | None
+                 ) -> Any:
     from tfx.proto import example_gen_pb2
 
     ingest = config.ingest

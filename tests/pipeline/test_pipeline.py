@@ -40,3 +40,20 @@ def test_unset_edge_metadata_keeps_the_executor_defaults(digits_task):
         "EdgeExport"].exec_properties
     assert props.get("author") is None and props.get("license") is None
     assert props["rgb_input"] == 0
+
+
+def test_example_gen_writes_in_input_order_on_the_direct_runner_only(digits_task):
+    """The DirectRunner's GroupByKey keeps the order, so TFX's Reshuffle there only holds the
+    data in memory (components/input_order.py); other runners keep TFX's executor."""
+    from tfx.components.example_gen.import_example_gen.executor import Executor
+
+    from components.input_order import ImportExecutor
+
+    root, task = digits_task
+    direct = _nodes(load_config(overrides=[f"output_root={root}"]), task)["ImportExampleGen"]
+    assert direct.executor_spec.executor_class is ImportExecutor
+    assert "--runner=DirectRunner" in direct.executor_spec.beam_pipeline_args
+    portable = _nodes(load_config(overrides=[
+        f"output_root={root}", "beam.runner=PortableRunner", "beam.job_endpoint=localhost:8099",
+        "beam.environment_type=LOOPBACK"]), task)["ImportExampleGen"]
+    assert portable.executor_spec.executor_class is Executor
